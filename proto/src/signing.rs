@@ -1,0 +1,476 @@
+//! Transaction signing and verification: ed25519 with strict verification over a SHA-256
+//! digest taken under a domain-separation prefix and the chain id.
+//!
+//! Layout of the signed digest, for every message type:
+//!
+//! ```text
+//! digest = SHA-256( domain || u8(len(chain_id)) || chain_id || payload )
+//! ```
+//!
+//! `domain` is one of the [`Domain`] prefixes, each ending in a zero byte, so a signature made
+//! for one chain or one message type never verifies as another. For a transaction the payload
+//! is exactly the `SignedTransaction.body` bytes as carried: nothing is re-encoded before it is
+//! verified. The transaction hash is that digest, so it does not depend on the signatures.
+//!
+//! Invariant: a [`VerifiedTransaction`] exists only for an envelope whose every signature
+//! verified under `verify_strict` (or in a batch whose keys and nonces are not of small order),
+//! whose signers are distinct, whose sizes are within [`crate::limits`], and whose body names
+//! the expected chain.
+
+use ed25519_dalek::{Signature as Ed25519Signature, Signer, SigningKey, VerifyingKey};
+use prost::Message;
+use sha2::{Digest, Sha256};
+
+use crate::limits::{
+    CHAIN_ID_BYTES_MAX, TRANSACTION_BODY_BYTES_MAX, TRANSACTION_BYTES_MAX,
+    TRANSACTION_SIGNATURES_MAX,
+};
+use crate::v1;
+
+/// A 32-byte SHA-256 digest.
+pub type Hash = [u8; 32];
+
+/// A 32-byte ed25519 public key as carried on the wire.
+pub type PublicKeyBytes = [u8; 32];
+
+/// Message types that are signed, each with its own domain-separation prefix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Domain {
+    /// A transaction body.
+    Transaction,
+    /// A block header (the block hash is taken under this prefix).
+    BlockHeader,
+    /// A consensus vote.
+    Vote,
+    /// A consensus proposal.
+    Proposal,
+}
+
+impl Domain {
+    /// The prefix bytes of this domain.
+    #[must_use]
+    pub const fn prefix(self) -> &'static [u8] {
+        match self {
+            Self::Transaction => b"yrd/tx/v1\0",
+            Self::BlockHeader => b"yrd/header/v1\0",
+            Self::Vote => b"yrd/vote/v1\0",
+            Self::Proposal => b"yrd/proposal/v1\0",
+        }
+    }
+}
+
+/// Errors of signing and stateless verification.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SigningError {
+    /// The chain id is empty or longer than allowed.
+    #[error("chain id must be 1 to {max} bytes, found {found}")]
+    ChainIdLength {
+        /// Bytes found.
+        found: usize,
+        /// Most allowed.
+        max: usize,
+    },
+    /// An encoded message is longer than its limit.
+    #[error("{what} is {found} bytes, more than the {max} allowed")]
+    TooLarge {
+        /// What was too large.
+        what: &'static str,
+        /// Bytes found.
+        found: usize,
+        /// Most allowed.
+        max: usize,
+    },
+    /// Bytes that do not decode as the expected message.
+    #[error("{what} does not decode: {reason}")]
+    Decode {
+        /// What failed to decode.
+        what: &'static str,
+        /// The decoder's message.
+        reason: String,
+    },
+    /// The envelope carries no signature.
+    #[error("transaction carries no signature")]
+    NoSignatures,
+    /// The envelope carries more signatures than allowed.
+    #[error("transaction carries {found} signatures, more than the {max} allowed")]
+    TooManySignatures {
+        /// Signatures found.
+        found: usize,
+        /// Most allowed.
+        max: usize,
+    },
+    /// One key signed twice.
+    #[error("signature {index} repeats the key of an earlier signature")]
+    DuplicateSigner {
+        /// Index of the repeated signature.
+        index: usize,
+    },
+    /// A public key is not 32 bytes or not a valid, non-weak curve point.
+    #[error("signature {index}: public key is malformed or of small order")]
+    BadPublicKey {
+        /// Index of the signature.
+        index: usize,
+    },
+    /// A signature does not verify.
+    #[error("signature {index} does not verify")]
+    BadSignature {
+        /// Index of the signature.
+        index: usize,
+    },
+    /// The body names another chain.
+    #[error("transaction is for chain {found:?}, this chain is {expected:?}")]
+    WrongChainId {
+        /// This chain.
+        expected: String,
+        /// The body's chain id.
+        found: String,
+    },
+}
+
+/// Checks that a chain id has an allowed length.
+pub fn check_chain_id(chain_id: &str) -> Result<(), SigningError> {
+    if chain_id.is_empty() || chain_id.len() > CHAIN_ID_BYTES_MAX {
+        return Err(SigningError::ChainIdLength {
+            found: chain_id.len(),
+            max: CHAIN_ID_BYTES_MAX,
+        });
+    }
+    Ok(())
+}
+
+/// The bytes whose SHA-256 is signed: `domain || u8(len(chain_id)) || chain_id || payload`.
+pub fn signing_bytes(domain: Domain, chain_id: &str, payload: &[u8]) -> Result<Vec<u8>, SigningError> {
+    check_chain_id(chain_id)?;
+    let prefix = domain.prefix();
+    let mut bytes = Vec::with_capacity(prefix.len() + 1 + chain_id.len() + payload.len());
+    bytes.extend_from_slice(prefix);
+    // Fits: check_chain_id bounds the length by CHAIN_ID_BYTES_MAX <= 255.
+    bytes.push(chain_id.len() as u8);
+    bytes.extend_from_slice(chain_id.as_bytes());
+    bytes.extend_from_slice(payload);
+    Ok(bytes)
+}
+
+/// The signed digest of a payload: SHA-256 of [`signing_bytes`], computed without a copy.
+pub fn signing_digest(domain: Domain, chain_id: &str, payload: &[u8]) -> Result<Hash, SigningError> {
+    check_chain_id(chain_id)?;
+    let mut hasher = Sha256::new();
+    hasher.update(domain.prefix());
+    hasher.update([chain_id.len() as u8]);
+    hasher.update(chain_id.as_bytes());
+    hasher.update(payload);
+    Ok(hasher.finalize().into())
+}
+
+/// The hash of a transaction: the digest its signers sign.
+pub fn transaction_hash(chain_id: &str, body: &[u8]) -> Result<Hash, SigningError> {
+    signing_digest(Domain::Transaction, chain_id, body)
+}
+
+/// SHA-256 of some bytes.
+#[must_use]
+pub fn sha256(bytes: &[u8]) -> Hash {
+    Sha256::digest(bytes).into()
+}
+
+/// Encodes `body` and signs it with every key given, in order.
+pub fn sign_transaction(
+    body: &v1::TransactionBody,
+    keys: &[&SigningKey],
+) -> Result<v1::SignedTransaction, SigningError> {
+    let body_bytes = body.encode_to_vec();
+    let digest = transaction_hash(&body.chain_id, &body_bytes)?;
+    let signatures = keys
+        .iter()
+        .map(|key| v1::Signature {
+            public_key: key.verifying_key().to_bytes().to_vec(),
+            signature: key.sign(&digest).to_bytes().to_vec(),
+        })
+        .collect();
+    Ok(v1::SignedTransaction {
+        body: body_bytes,
+        signatures,
+    })
+}
+
+/// A transaction whose signatures, sizes and chain id were checked.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VerifiedTransaction {
+    /// The transaction hash (the signed digest).
+    pub hash: Hash,
+    /// The decoded body; its bytes are `envelope.body`.
+    pub body: v1::TransactionBody,
+    /// The distinct keys that signed, in envelope order.
+    pub signers: Vec<PublicKeyBytes>,
+    /// The envelope as received.
+    pub envelope: v1::SignedTransaction,
+}
+
+/// An envelope whose shape was checked, waiting for its signatures to be checked.
+struct Prepared {
+    hash: Hash,
+    body: v1::TransactionBody,
+    keys: Vec<VerifyingKey>,
+    signatures: Vec<Ed25519Signature>,
+}
+
+/// Decodes a `SignedTransaction` from untrusted bytes, bounding its size first.
+pub fn decode_envelope(bytes: &[u8]) -> Result<v1::SignedTransaction, SigningError> {
+    if bytes.len() > TRANSACTION_BYTES_MAX {
+        return Err(SigningError::TooLarge {
+            what: "transaction",
+            found: bytes.len(),
+            max: TRANSACTION_BYTES_MAX,
+        });
+    }
+    v1::SignedTransaction::decode(bytes).map_err(|error| SigningError::Decode {
+        what: "transaction",
+        reason: error.to_string(),
+    })
+}
+
+fn prepare(envelope: &v1::SignedTransaction, chain_id: &str) -> Result<Prepared, SigningError> {
+    if envelope.body.len() > TRANSACTION_BODY_BYTES_MAX {
+        return Err(SigningError::TooLarge {
+            what: "transaction body",
+            found: envelope.body.len(),
+            max: TRANSACTION_BODY_BYTES_MAX,
+        });
+    }
+    if envelope.signatures.is_empty() {
+        return Err(SigningError::NoSignatures);
+    }
+    if envelope.signatures.len() > TRANSACTION_SIGNATURES_MAX {
+        return Err(SigningError::TooManySignatures {
+            found: envelope.signatures.len(),
+            max: TRANSACTION_SIGNATURES_MAX,
+        });
+    }
+    let body =
+        v1::TransactionBody::decode(envelope.body.as_slice()).map_err(|error| SigningError::Decode {
+            what: "transaction body",
+            reason: error.to_string(),
+        })?;
+    if body.chain_id != chain_id {
+        return Err(SigningError::WrongChainId {
+            expected: chain_id.to_owned(),
+            found: body.chain_id,
+        });
+    }
+    let hash = transaction_hash(chain_id, &envelope.body)?;
+    let mut keys = Vec::with_capacity(envelope.signatures.len());
+    let mut signatures = Vec::with_capacity(envelope.signatures.len());
+    for (index, signature) in envelope.signatures.iter().enumerate() {
+        let key = parse_public_key(&signature.public_key).ok_or(SigningError::BadPublicKey { index })?;
+        if keys.contains(&key) {
+            return Err(SigningError::DuplicateSigner { index });
+        }
+        let bytes: [u8; 64] = signature
+            .signature
+            .as_slice()
+            .try_into()
+            .map_err(|_| SigningError::BadSignature { index })?;
+        keys.push(key);
+        signatures.push(Ed25519Signature::from_bytes(&bytes));
+    }
+    Ok(Prepared {
+        hash,
+        body,
+        keys,
+        signatures,
+    })
+}
+
+/// Parses a public key, refusing malformed encodings and keys of small order.
+#[must_use]
+pub fn parse_public_key(bytes: &[u8]) -> Option<VerifyingKey> {
+    let array: [u8; 32] = bytes.try_into().ok()?;
+    let key = VerifyingKey::from_bytes(&array).ok()?;
+    (!key.is_weak()).then_some(key)
+}
+
+fn finish(prepared: Prepared, envelope: v1::SignedTransaction) -> VerifiedTransaction {
+    VerifiedTransaction {
+        hash: prepared.hash,
+        body: prepared.body,
+        signers: prepared.keys.iter().map(VerifyingKey::to_bytes).collect(),
+        envelope,
+    }
+}
+
+fn verify_each(prepared: &Prepared) -> Result<(), SigningError> {
+    for (index, (key, signature)) in prepared.keys.iter().zip(&prepared.signatures).enumerate() {
+        key.verify_strict(&prepared.hash, signature)
+            .map_err(|_| SigningError::BadSignature { index })?;
+    }
+    Ok(())
+}
+
+/// Verifies one envelope for `chain_id` with strict ed25519 verification.
+pub fn verify_transaction(
+    envelope: v1::SignedTransaction,
+    chain_id: &str,
+) -> Result<VerifiedTransaction, SigningError> {
+    let prepared = prepare(&envelope, chain_id)?;
+    verify_each(&prepared)?;
+    Ok(finish(prepared, envelope))
+}
+
+/// Whether the nonce point `R` of a signature is of small order; such signatures are refused
+/// by the batch path just as `verify_strict` refuses them.
+fn nonce_is_weak(signature: &Ed25519Signature) -> bool {
+    match VerifyingKey::from_bytes(signature.r_bytes()) {
+        Ok(point) => point.is_weak(),
+        Err(_) => true,
+    }
+}
+
+/// Verifies many envelopes at once. All signatures of all well-formed envelopes are checked in
+/// one ed25519 batch; if the batch fails, each envelope is checked on its own so that exactly
+/// the bad ones are reported. The result has one entry per envelope, in order.
+pub fn verify_transactions(
+    envelopes: Vec<v1::SignedTransaction>,
+    chain_id: &str,
+) -> Vec<Result<VerifiedTransaction, SigningError>> {
+    let prepared: Vec<Result<Prepared, SigningError>> =
+        envelopes.iter().map(|envelope| prepare(envelope, chain_id)).collect();
+    let mut messages: Vec<&[u8]> = Vec::new();
+    let mut signatures = Vec::new();
+    let mut keys = Vec::new();
+    let mut any_weak_nonce = false;
+    for candidate in prepared.iter().flatten() {
+        for (key, signature) in candidate.keys.iter().zip(&candidate.signatures) {
+            any_weak_nonce |= nonce_is_weak(signature);
+            messages.push(&candidate.hash);
+            signatures.push(*signature);
+            keys.push(*key);
+        }
+    }
+    let batch_ok = !any_weak_nonce
+        && !signatures.is_empty()
+        && ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok();
+    prepared
+        .into_iter()
+        .zip(envelopes)
+        .map(|(candidate, envelope)| {
+            let candidate = candidate?;
+            if !batch_ok {
+                verify_each(&candidate)?;
+            }
+            Ok(finish(candidate, envelope))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(seed: u8) -> SigningKey {
+        SigningKey::from_bytes(&[seed; 32])
+    }
+
+    fn body(chain_id: &str) -> v1::TransactionBody {
+        v1::TransactionBody {
+            chain_id: chain_id.to_owned(),
+            nonce: 7,
+            valid_until_ms: 1_000,
+            action: Some(v1::transaction_body::Action::ConfirmReceivable(
+                v1::ConfirmReceivable {
+                    receivable_id: "R-1".to_owned(),
+                },
+            )),
+        }
+    }
+
+    #[test]
+    fn signed_transaction_verifies_singly_and_in_batch() {
+        let (a, b) = (key(1), key(2));
+        let envelope = sign_transaction(&body("yrd-test"), &[&a, &b]).expect("sign");
+        let verified = verify_transaction(envelope.clone(), "yrd-test").expect("verify");
+        assert_eq!(verified.signers, vec![a.verifying_key().to_bytes(), b.verifying_key().to_bytes()]);
+        let batch = verify_transactions(vec![envelope.clone(), envelope], "yrd-test");
+        assert!(batch.iter().all(Result::is_ok));
+    }
+
+    #[test]
+    fn signature_for_one_chain_does_not_verify_on_another() {
+        let a = key(1);
+        let mut envelope = sign_transaction(&body("chain-a"), &[&a]).expect("sign");
+        // Same signature, body rewritten to name the other chain: the digest differs.
+        let mut other = body("chain-b");
+        other.nonce = 7;
+        envelope.body = other.encode_to_vec();
+        assert_eq!(
+            verify_transaction(envelope, "chain-b"),
+            Err(SigningError::BadSignature { index: 0 })
+        );
+        // And the untouched envelope is refused by a node of the other chain.
+        let envelope = sign_transaction(&body("chain-a"), &[&a]).expect("sign");
+        assert!(matches!(
+            verify_transaction(envelope, "chain-b"),
+            Err(SigningError::WrongChainId { .. })
+        ));
+    }
+
+    #[test]
+    fn signature_for_another_message_type_does_not_verify() {
+        let a = key(1);
+        let body_bytes = body("yrd-test").encode_to_vec();
+        let vote_digest = signing_digest(Domain::Vote, "yrd-test", &body_bytes).expect("digest");
+        let envelope = v1::SignedTransaction {
+            body: body_bytes,
+            signatures: vec![v1::Signature {
+                public_key: a.verifying_key().to_bytes().to_vec(),
+                signature: a.sign(&vote_digest).to_bytes().to_vec(),
+            }],
+        };
+        assert_eq!(
+            verify_transaction(envelope.clone(), "yrd-test"),
+            Err(SigningError::BadSignature { index: 0 })
+        );
+        assert!(verify_transactions(vec![envelope], "yrd-test")[0].is_err());
+    }
+
+    #[test]
+    fn tampered_body_fails_and_batch_names_the_bad_envelope() {
+        let a = key(3);
+        let good = sign_transaction(&body("yrd-test"), &[&a]).expect("sign");
+        let mut bad = good.clone();
+        let last = bad.body.len() - 1;
+        bad.body[last] ^= 1;
+        assert!(verify_transaction(bad.clone(), "yrd-test").is_err());
+        let results = verify_transactions(vec![good.clone(), bad, good], "yrd-test");
+        assert!(results[0].is_ok());
+        assert!(results[1].is_err());
+        assert!(results[2].is_ok());
+    }
+
+    #[test]
+    fn duplicate_signer_and_limits_are_refused() {
+        let a = key(4);
+        let mut envelope = sign_transaction(&body("yrd-test"), &[&a]).expect("sign");
+        envelope.signatures.push(envelope.signatures[0].clone());
+        assert_eq!(
+            verify_transaction(envelope, "yrd-test"),
+            Err(SigningError::DuplicateSigner { index: 1 })
+        );
+        let unsigned = v1::SignedTransaction {
+            body: body("yrd-test").encode_to_vec(),
+            signatures: vec![],
+        };
+        assert_eq!(verify_transaction(unsigned, "yrd-test"), Err(SigningError::NoSignatures));
+        let huge = vec![0u8; TRANSACTION_BYTES_MAX + 1];
+        assert!(matches!(decode_envelope(&huge), Err(SigningError::TooLarge { .. })));
+        assert!(signing_digest(Domain::Transaction, "", b"x").is_err());
+    }
+
+    #[test]
+    fn small_order_public_key_is_refused() {
+        // The identity point encodes as 1 followed by zeros: a key of small order.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        assert!(parse_public_key(&identity).is_none());
+        assert!(parse_public_key(&[0u8; 31]).is_none());
+    }
+}
