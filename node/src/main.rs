@@ -2,6 +2,8 @@
 //! binary only says so.
 
 fn main() {
-    eprintln!("yrd-node: the node (storage, network, gRPC, devnet) is not built yet; see README.md");
+    eprintln!(
+        "yrd-node: the node (storage, network, gRPC, devnet) is not built yet; see README.md"
+    );
     std::process::exit(2);
 }

@@ -14,6 +14,7 @@ pub mod v1 {
 }
 
 /// The encoded `FileDescriptorSet` of every yrd protobuf file, for gRPC server reflection.
-pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/yrd_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/yrd_descriptor.bin"));
 
 pub use prost::Message;

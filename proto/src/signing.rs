@@ -139,7 +139,11 @@ pub fn check_chain_id(chain_id: &str) -> Result<(), SigningError> {
 }
 
 /// The bytes whose SHA-256 is signed: `domain || u8(len(chain_id)) || chain_id || payload`.
-pub fn signing_bytes(domain: Domain, chain_id: &str, payload: &[u8]) -> Result<Vec<u8>, SigningError> {
+pub fn signing_bytes(
+    domain: Domain,
+    chain_id: &str,
+    payload: &[u8],
+) -> Result<Vec<u8>, SigningError> {
     check_chain_id(chain_id)?;
     let prefix = domain.prefix();
     let mut bytes = Vec::with_capacity(prefix.len() + 1 + chain_id.len() + payload.len());
@@ -152,7 +156,11 @@ pub fn signing_bytes(domain: Domain, chain_id: &str, payload: &[u8]) -> Result<V
 }
 
 /// The signed digest of a payload: SHA-256 of [`signing_bytes`], computed without a copy.
-pub fn signing_digest(domain: Domain, chain_id: &str, payload: &[u8]) -> Result<Hash, SigningError> {
+pub fn signing_digest(
+    domain: Domain,
+    chain_id: &str,
+    payload: &[u8],
+) -> Result<Hash, SigningError> {
     check_chain_id(chain_id)?;
     let mut hasher = Sha256::new();
     hasher.update(domain.prefix());
@@ -246,11 +254,12 @@ fn prepare(envelope: &v1::SignedTransaction, chain_id: &str) -> Result<Prepared,
             max: TRANSACTION_SIGNATURES_MAX,
         });
     }
-    let body =
-        v1::TransactionBody::decode(envelope.body.as_slice()).map_err(|error| SigningError::Decode {
+    let body = v1::TransactionBody::decode(envelope.body.as_slice()).map_err(|error| {
+        SigningError::Decode {
             what: "transaction body",
             reason: error.to_string(),
-        })?;
+        }
+    })?;
     if body.chain_id != chain_id {
         return Err(SigningError::WrongChainId {
             expected: chain_id.to_owned(),
@@ -261,7 +270,8 @@ fn prepare(envelope: &v1::SignedTransaction, chain_id: &str) -> Result<Prepared,
     let mut keys = Vec::with_capacity(envelope.signatures.len());
     let mut signatures = Vec::with_capacity(envelope.signatures.len());
     for (index, signature) in envelope.signatures.iter().enumerate() {
-        let key = parse_public_key(&signature.public_key).ok_or(SigningError::BadPublicKey { index })?;
+        let key =
+            parse_public_key(&signature.public_key).ok_or(SigningError::BadPublicKey { index })?;
         if keys.contains(&key) {
             return Err(SigningError::DuplicateSigner { index });
         }
@@ -332,8 +342,10 @@ pub fn verify_transactions(
     envelopes: Vec<v1::SignedTransaction>,
     chain_id: &str,
 ) -> Vec<Result<VerifiedTransaction, SigningError>> {
-    let prepared: Vec<Result<Prepared, SigningError>> =
-        envelopes.iter().map(|envelope| prepare(envelope, chain_id)).collect();
+    let prepared: Vec<Result<Prepared, SigningError>> = envelopes
+        .iter()
+        .map(|envelope| prepare(envelope, chain_id))
+        .collect();
     let mut messages: Vec<&[u8]> = Vec::new();
     let mut signatures = Vec::new();
     let mut keys = Vec::new();
@@ -388,7 +400,10 @@ mod tests {
         let (a, b) = (key(1), key(2));
         let envelope = sign_transaction(&body("yrd-test"), &[&a, &b]).expect("sign");
         let verified = verify_transaction(envelope.clone(), "yrd-test").expect("verify");
-        assert_eq!(verified.signers, vec![a.verifying_key().to_bytes(), b.verifying_key().to_bytes()]);
+        assert_eq!(
+            verified.signers,
+            vec![a.verifying_key().to_bytes(), b.verifying_key().to_bytes()]
+        );
         let batch = verify_transactions(vec![envelope.clone(), envelope], "yrd-test");
         assert!(batch.iter().all(Result::is_ok));
     }
@@ -459,9 +474,15 @@ mod tests {
             body: body("yrd-test").encode_to_vec(),
             signatures: vec![],
         };
-        assert_eq!(verify_transaction(unsigned, "yrd-test"), Err(SigningError::NoSignatures));
+        assert_eq!(
+            verify_transaction(unsigned, "yrd-test"),
+            Err(SigningError::NoSignatures)
+        );
         let huge = vec![0u8; TRANSACTION_BYTES_MAX + 1];
-        assert!(matches!(decode_envelope(&huge), Err(SigningError::TooLarge { .. })));
+        assert!(matches!(
+            decode_envelope(&huge),
+            Err(SigningError::TooLarge { .. })
+        ));
         assert!(signing_digest(Domain::Transaction, "", b"x").is_err());
     }
 

@@ -1,0 +1,185 @@
+//! The layout of state keys. Every record lives under a short ASCII prefix; variable parts are
+//! identifiers (which never contain `/`), USCCs, raw 32-byte keys or hashes, or big-endian
+//! integers, so that byte order is the natural order.
+//!
+//! | key | value |
+//! | --- | --- |
+//! | `m/<uscc>` | `MemberRecord` |
+//! | `k/<public key, 32 bytes>` | `KeyRecord` |
+//! | `v/current` | `ValidatorSetRecord` in force |
+//! | `v/pending` | `PendingValidatorSet` |
+//! | `c/r/<report id>` | `CreditReportRecord` |
+//! | `c/v/<report id>/<version u32 BE>` | `CreditReportVersion` |
+//! | `c/s/<subject uscc>/<report id>` | empty: reports by subject |
+//! | `c/a/<subject uscc>/<grantee uscc>/<purpose u8>` | `AuthorizationRecord` |
+//! | `c/q/<tx hash>` | `QueryLogRecord` |
+//! | `r/r/<receivable id>` | `ReceivableRecord` |
+//! | `r/u/<receivable id>/<part u32 BE>` | `ReceivableUnitRecord` (part 0 is the root unit) |
+//! | `r/i/<invoice hash>` | receivable id that the invoice backs |
+//! | `f/f/<fund id>` | `FundRecord` |
+//! | `f/h/<fund id>/<holder uscc>` | `HoldingRecord` |
+//! | `f/p/<pledge id u64 BE>` | `FundPledgeRecord` |
+//! | `f/z/<freeze id u64 BE>` | `FreezeRecord` |
+//! | `s/<sequence name>` | last number issued, u64 BE |
+//! | `x/h/<tx hash>` | `valid_until_ms` u64 BE: applied transaction, for replay protection |
+//! | `x/e/<valid_until_ms u64 BE><tx hash>` | empty: the same, ordered by expiry for pruning |
+
+use yrd_proto::signing::{Hash, PublicKeyBytes};
+
+fn join(parts: &[&[u8]]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(parts.iter().map(|part| part.len()).sum());
+    for part in parts {
+        key.extend_from_slice(part);
+    }
+    key
+}
+
+/// `m/<uscc>`
+#[must_use]
+pub fn member(uscc: &str) -> Vec<u8> {
+    join(&[b"m/", uscc.as_bytes()])
+}
+
+/// `k/<public key>`
+#[must_use]
+pub fn member_key(public_key: &PublicKeyBytes) -> Vec<u8> {
+    join(&[b"k/", public_key])
+}
+
+/// The validator set in force.
+pub const VALIDATORS_CURRENT: &[u8] = b"v/current";
+/// The validator set waiting for its height.
+pub const VALIDATORS_PENDING: &[u8] = b"v/pending";
+
+/// `c/r/<report id>`
+#[must_use]
+pub fn credit_report(report_id: &str) -> Vec<u8> {
+    join(&[b"c/r/", report_id.as_bytes()])
+}
+
+/// `c/v/<report id>/<version>`
+#[must_use]
+pub fn credit_report_version(report_id: &str, version: u32) -> Vec<u8> {
+    join(&[b"c/v/", report_id.as_bytes(), b"/", &version.to_be_bytes()])
+}
+
+/// Prefix of every version of a report.
+#[must_use]
+pub fn credit_report_versions(report_id: &str) -> Vec<u8> {
+    join(&[b"c/v/", report_id.as_bytes(), b"/"])
+}
+
+/// `c/s/<subject>/<report id>`
+#[must_use]
+pub fn credit_report_by_subject(subject: &str, report_id: &str) -> Vec<u8> {
+    join(&[b"c/s/", subject.as_bytes(), b"/", report_id.as_bytes()])
+}
+
+/// Prefix of the reports on a subject.
+#[must_use]
+pub fn credit_reports_of_subject(subject: &str) -> Vec<u8> {
+    join(&[b"c/s/", subject.as_bytes(), b"/"])
+}
+
+/// `c/a/<subject>/<grantee>/<purpose>`
+#[must_use]
+pub fn authorization(subject: &str, grantee: &str, purpose: u8) -> Vec<u8> {
+    join(&[
+        b"c/a/",
+        subject.as_bytes(),
+        b"/",
+        grantee.as_bytes(),
+        b"/",
+        &[purpose],
+    ])
+}
+
+/// `c/q/<tx hash>`
+#[must_use]
+pub fn query_log(tx_hash: &Hash) -> Vec<u8> {
+    join(&[b"c/q/", tx_hash])
+}
+
+/// `r/r/<receivable id>`
+#[must_use]
+pub fn receivable(receivable_id: &str) -> Vec<u8> {
+    join(&[b"r/r/", receivable_id.as_bytes()])
+}
+
+/// `r/u/<receivable id>/<part>`
+#[must_use]
+pub fn receivable_unit(receivable_id: &str, part: u32) -> Vec<u8> {
+    join(&[b"r/u/", receivable_id.as_bytes(), b"/", &part.to_be_bytes()])
+}
+
+/// `r/i/<invoice hash>`
+#[must_use]
+pub fn invoice(invoice_hash: &Hash) -> Vec<u8> {
+    join(&[b"r/i/", invoice_hash])
+}
+
+/// `f/f/<fund id>`
+#[must_use]
+pub fn fund(fund_id: &str) -> Vec<u8> {
+    join(&[b"f/f/", fund_id.as_bytes()])
+}
+
+/// `f/h/<fund id>/<holder>`
+#[must_use]
+pub fn holding(fund_id: &str, holder: &str) -> Vec<u8> {
+    join(&[b"f/h/", fund_id.as_bytes(), b"/", holder.as_bytes()])
+}
+
+/// Prefix of the holdings of a fund.
+#[must_use]
+pub fn holdings_of_fund(fund_id: &str) -> Vec<u8> {
+    join(&[b"f/h/", fund_id.as_bytes(), b"/"])
+}
+
+/// `f/p/<pledge id>`
+#[must_use]
+pub fn fund_pledge(pledge_id: u64) -> Vec<u8> {
+    join(&[b"f/p/", &pledge_id.to_be_bytes()])
+}
+
+/// `f/z/<freeze id>`
+#[must_use]
+pub fn freeze(freeze_id: u64) -> Vec<u8> {
+    join(&[b"f/z/", &freeze_id.to_be_bytes()])
+}
+
+/// `s/<name>`
+#[must_use]
+pub fn sequence(name: &str) -> Vec<u8> {
+    join(&[b"s/", name.as_bytes()])
+}
+
+/// `x/h/<tx hash>`
+#[must_use]
+pub fn applied_transaction(tx_hash: &Hash) -> Vec<u8> {
+    join(&[b"x/h/", tx_hash])
+}
+
+/// Prefix of the expiry index of applied transactions.
+pub const APPLIED_BY_EXPIRY_PREFIX: &[u8] = b"x/e/";
+
+/// `x/e/<valid until><tx hash>`
+#[must_use]
+pub fn applied_by_expiry(valid_until_ms: u64, tx_hash: &Hash) -> Vec<u8> {
+    join(&[
+        APPLIED_BY_EXPIRY_PREFIX,
+        &valid_until_ms.to_be_bytes(),
+        tx_hash,
+    ])
+}
+
+/// Names of the chain-wide sequences.
+pub mod sequences {
+    /// Fund-share pledge ids.
+    pub const FUND_PLEDGE: &str = "fund-pledge";
+    /// Freeze ids.
+    pub const FREEZE: &str = "freeze";
+    /// Registration order of every financing (receivable pledges and factorings, fund pledges):
+    /// the priority among financiers.
+    pub const FINANCING_PRIORITY: &str = "financing-priority";
+}
