@@ -183,3 +183,10 @@ pub mod sequences {
     /// the priority among financiers.
     pub const FINANCING_PRIORITY: &str = "financing-priority";
 }
+
+/// Prefix of every `ReceivableRecord` (`r/r/`), for scans by the receivables audit.
+pub const RECEIVABLES_PREFIX: &[u8] = b"r/r/";
+/// Prefix of every `ReceivableUnitRecord` (`r/u/`), for scans by the receivables audit.
+pub const RECEIVABLE_UNITS_PREFIX: &[u8] = b"r/u/";
+/// Prefix of every invoice index entry (`r/i/`), for scans by the receivables audit.
+pub const INVOICES_PREFIX: &[u8] = b"r/i/";

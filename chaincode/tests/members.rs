@@ -4,7 +4,9 @@
 use ed25519_dalek::SigningKey;
 use yrd_chaincode::keys;
 use yrd_chaincode::members::{genesis_writes, validator_set_for_height, GenesisError};
-use yrd_chaincode::testkit::{assert_accepted, assert_rejected, test_key, Harness, Party, CHAIN_ID};
+use yrd_chaincode::testkit::{
+    assert_accepted, assert_rejected, test_key, Harness, Party, CHAIN_ID,
+};
 use yrd_chaincode::{execute_block, BlockContext};
 use yrd_proto::signing::{verify_transaction, verify_transactions};
 use yrd_proto::v1::{self, transaction_body::Action, MemberKind, ReasonCode, Role};
@@ -24,11 +26,19 @@ fn submit_by_validators(harness: &mut Harness, action: Action, count: usize) -> 
 }
 
 /// Submits and checks that a rejection leaves the state exactly as it was.
-fn rejected_without_writes(harness: &mut Harness, action: Action, keys: &[&SigningKey], reason: ReasonCode) {
+fn rejected_without_writes(
+    harness: &mut Harness,
+    action: Action,
+    keys: &[&SigningKey],
+    reason: ReasonCode,
+) {
     let before = harness.state.clone();
     let receipt = harness.submit_with_keys(action, keys);
     assert_rejected(&receipt, reason);
-    assert_eq!(harness.state, before, "a rejected transaction must write nothing");
+    assert_eq!(
+        harness.state, before,
+        "a rejected transaction must write nothing"
+    );
 }
 
 #[test]
@@ -37,10 +47,13 @@ fn register_member_with_two_thirds_of_validators() {
     let newcomer = Party::new("newcomer", 100, MemberKind::Enterprise);
     let receipt = submit_by_validators(&mut harness, register(&newcomer, "Newcomer"), 3);
     assert_accepted(&receipt);
-    let member: v1::MemberRecord = harness.get(&keys::member(newcomer.uscc.as_str())).expect("member");
+    let member: v1::MemberRecord = harness
+        .get(&keys::member(newcomer.uscc.as_str()))
+        .expect("member");
     assert_eq!(member.kind(), MemberKind::Enterprise);
-    let key: v1::KeyRecord =
-        harness.get(&keys::member_key(&newcomer.key.verifying_key().to_bytes())).expect("key");
+    let key: v1::KeyRecord = harness
+        .get(&keys::member_key(&newcomer.key.verifying_key().to_bytes()))
+        .expect("key");
     assert_eq!(key.uscc, newcomer.id());
     assert_eq!(key.roles().collect::<Vec<_>>(), vec![Role::Enterprise]);
 }
@@ -58,15 +71,27 @@ fn register_member_without_quorum_is_rejected() {
     );
     // A member's own key is no validator approval.
     let bank = harness.bank_a.key.clone();
-    rejected_without_writes(&mut harness, register(&newcomer, "Newcomer"), &[&bank], ReasonCode::ReasonInsufficientApprovals);
+    rejected_without_writes(
+        &mut harness,
+        register(&newcomer, "Newcomer"),
+        &[&bank],
+        ReasonCode::ReasonInsufficientApprovals,
+    );
 }
 
 #[test]
 fn unknown_signer_is_rejected() {
     let mut harness = Harness::new();
     let stranger = test_key("stranger");
-    let receipt_action = Action::ConfirmReceivable(v1::ConfirmReceivable { receivable_id: "R-1".into() });
-    rejected_without_writes(&mut harness, receipt_action, &[&stranger], ReasonCode::ReasonUnknownSigner);
+    let receipt_action = Action::ConfirmReceivable(v1::ConfirmReceivable {
+        receivable_id: "R-1".into(),
+    });
+    rejected_without_writes(
+        &mut harness,
+        receipt_action,
+        &[&stranger],
+        ReasonCode::ReasonUnknownSigner,
+    );
 }
 
 #[test]
@@ -75,10 +100,20 @@ fn duplicate_member_and_duplicate_key_are_rejected() {
     let supplier = harness.supplier.clone();
     let keys = validators(&harness, 3);
     let refs: Vec<&SigningKey> = keys.iter().collect();
-    rejected_without_writes(&mut harness, register(&supplier, "Again"), &refs, ReasonCode::ReasonMemberExists);
+    rejected_without_writes(
+        &mut harness,
+        register(&supplier, "Again"),
+        &refs,
+        ReasonCode::ReasonMemberExists,
+    );
     let mut other = Party::new("other", 101, MemberKind::Enterprise);
     other.key = supplier.key.clone();
-    rejected_without_writes(&mut harness, register(&other, "Other"), &refs, ReasonCode::ReasonKeyExists);
+    rejected_without_writes(
+        &mut harness,
+        register(&other, "Other"),
+        &refs,
+        ReasonCode::ReasonKeyExists,
+    );
 }
 
 #[test]
@@ -109,7 +144,9 @@ fn add_and_revoke_member_key() {
         }),
     });
     assert_accepted(&submit_by_validators(&mut harness, add.clone(), 3));
-    let member: v1::MemberRecord = harness.get(&keys::member(harness.supplier.uscc.as_str())).expect("member");
+    let member: v1::MemberRecord = harness
+        .get(&keys::member(harness.supplier.uscc.as_str()))
+        .expect("member");
     assert_eq!(member.keys.len(), 2);
     // The same key again.
     let keys3 = validators(&harness, 3);
@@ -123,9 +160,16 @@ fn add_and_revoke_member_key() {
     });
     assert_accepted(&harness.submit_with_keys(grant.clone(), &[&extra]));
     // Revoked, it is an unknown signer.
-    let revoke = Action::RevokeMemberKey(v1::RevokeMemberKey { public_key: extra.verifying_key().to_bytes().to_vec() });
+    let revoke = Action::RevokeMemberKey(v1::RevokeMemberKey {
+        public_key: extra.verifying_key().to_bytes().to_vec(),
+    });
     assert_accepted(&submit_by_validators(&mut harness, revoke.clone(), 3));
-    rejected_without_writes(&mut harness, grant, &[&extra], ReasonCode::ReasonUnknownSigner);
+    rejected_without_writes(
+        &mut harness,
+        grant,
+        &[&extra],
+        ReasonCode::ReasonUnknownSigner,
+    );
     rejected_without_writes(&mut harness, revoke, &refs, ReasonCode::ReasonKeyNotFound);
 }
 
@@ -138,13 +182,27 @@ fn add_key_to_unknown_member_or_beyond_the_limit_is_rejected() {
         public_key: test_key(seed).verifying_key().to_bytes().to_vec(),
         roles: vec![Role::Enterprise as i32],
     };
-    let unknown = Action::AddMemberKey(v1::AddMemberKey { uscc: Party::new("x", 555, MemberKind::Enterprise).id(), key: Some(key("k")) });
-    rejected_without_writes(&mut harness, unknown, &refs, ReasonCode::ReasonMemberNotFound);
+    let unknown = Action::AddMemberKey(v1::AddMemberKey {
+        uscc: Party::new("x", 555, MemberKind::Enterprise).id(),
+        key: Some(key("k")),
+    });
+    rejected_without_writes(
+        &mut harness,
+        unknown,
+        &refs,
+        ReasonCode::ReasonMemberNotFound,
+    );
     for index in 1..yrd_proto::limits::KEYS_PER_MEMBER_MAX {
-        let add = Action::AddMemberKey(v1::AddMemberKey { uscc: harness.core.id(), key: Some(key(&format!("core-{index}"))) });
+        let add = Action::AddMemberKey(v1::AddMemberKey {
+            uscc: harness.core.id(),
+            key: Some(key(&format!("core-{index}"))),
+        });
         assert_accepted(&harness.submit_with_keys(add, &refs));
     }
-    let one_more = Action::AddMemberKey(v1::AddMemberKey { uscc: harness.core.id(), key: Some(key("core-last")) });
+    let one_more = Action::AddMemberKey(v1::AddMemberKey {
+        uscc: harness.core.id(),
+        key: Some(key("core-last")),
+    });
     rejected_without_writes(&mut harness, one_more, &refs, ReasonCode::ReasonTooManyKeys);
 }
 
@@ -157,7 +215,12 @@ fn validator_changes_take_effect_two_heights_later_and_keep_four() {
     });
     let keys3 = validators(&harness, 3);
     let refs: Vec<&SigningKey> = keys3.iter().collect();
-    rejected_without_writes(&mut harness, remove_first.clone(), &refs, ReasonCode::ReasonTooFewValidators);
+    rejected_without_writes(
+        &mut harness,
+        remove_first.clone(),
+        &refs,
+        ReasonCode::ReasonTooFewValidators,
+    );
 
     let add = Action::AddValidator(v1::AddValidator {
         public_key: newcomer.verifying_key().to_bytes().to_vec(),
@@ -166,9 +229,22 @@ fn validator_changes_take_effect_two_heights_later_and_keep_four() {
     let receipt = submit_by_validators(&mut harness, add.clone(), 3);
     assert_accepted(&receipt);
     let committed_at = harness.height;
-    assert_eq!(receipt.created_id, format!("effective-height:{}", committed_at + 2));
-    assert_eq!(validator_set_for_height(&harness.state, committed_at + 1).expect("set").len(), 4);
-    assert_eq!(validator_set_for_height(&harness.state, committed_at + 2).expect("set").len(), 5);
+    assert_eq!(
+        receipt.created_id,
+        format!("effective-height:{}", committed_at + 2)
+    );
+    assert_eq!(
+        validator_set_for_height(&harness.state, committed_at + 1)
+            .expect("set")
+            .len(),
+        4
+    );
+    assert_eq!(
+        validator_set_for_height(&harness.state, committed_at + 2)
+            .expect("set")
+            .len(),
+        5
+    );
     rejected_without_writes(&mut harness, add, &refs, ReasonCode::ReasonValidatorExists);
 
     // Once in force, five validators need four approvals, and one may be removed.
@@ -177,13 +253,25 @@ fn validator_changes_take_effect_two_heights_later_and_keep_four() {
     assert_eq!(current.validators.len(), 5);
     let keys3 = validators(&harness, 3);
     let refs3: Vec<&SigningKey> = keys3.iter().collect();
-    rejected_without_writes(&mut harness, remove_first.clone(), &refs3, ReasonCode::ReasonInsufficientApprovals);
+    rejected_without_writes(
+        &mut harness,
+        remove_first.clone(),
+        &refs3,
+        ReasonCode::ReasonInsufficientApprovals,
+    );
     let mut four: Vec<&SigningKey> = refs3.clone();
     four.push(&newcomer);
     assert_accepted(&harness.submit_with_keys(remove_first.clone(), &four));
     // Removing a key that is no validator.
-    let unknown = Action::RemoveValidator(v1::RemoveValidator { public_key: test_key("nobody").verifying_key().to_bytes().to_vec() });
-    rejected_without_writes(&mut harness, unknown, &four, ReasonCode::ReasonValidatorNotFound);
+    let unknown = Action::RemoveValidator(v1::RemoveValidator {
+        public_key: test_key("nobody").verifying_key().to_bytes().to_vec(),
+    });
+    rejected_without_writes(
+        &mut harness,
+        unknown,
+        &four,
+        ReasonCode::ReasonValidatorNotFound,
+    );
 }
 
 #[test]
@@ -228,19 +316,30 @@ fn expired_and_too_long_validity_are_rejected_and_replay_entries_are_pruned() {
     let mut body = harness.body(grant(&harness));
     body.valid_until_ms = harness.time_ms - 1;
     let expired = Harness::sign(&body, &[&harness.supplier.key]);
-    assert_rejected(&harness.execute(vec![expired]).receipts[0], ReasonCode::ReasonExpired);
+    assert_rejected(
+        &harness.execute(vec![expired]).receipts[0],
+        ReasonCode::ReasonExpired,
+    );
 
     let mut body = harness.body(grant(&harness));
     body.valid_until_ms = harness.time_ms + yrd_proto::limits::TRANSACTION_VALIDITY_MS_MAX + 1;
     let too_long = Harness::sign(&body, &[&harness.supplier.key]);
-    assert_rejected(&harness.execute(vec![too_long]).receipts[0], ReasonCode::ReasonValidityTooLong);
+    assert_rejected(
+        &harness.execute(vec![too_long]).receipts[0],
+        ReasonCode::ReasonValidityTooLong,
+    );
 
     let body = harness.body(grant(&harness));
     let valid_until = body.valid_until_ms;
     let envelope = Harness::sign(&body, &[&harness.supplier.key]);
-    let hash = verify_transaction(envelope.clone(), CHAIN_ID).expect("verify").hash;
+    let hash = verify_transaction(envelope.clone(), CHAIN_ID)
+        .expect("verify")
+        .hash;
     assert_accepted(&harness.execute(vec![envelope.clone()]).receipts[0]);
-    assert!(harness.state.iter().any(|(key, _)| key == &keys::applied_transaction(&hash)));
+    assert!(harness
+        .state
+        .iter()
+        .any(|(key, _)| key == &keys::applied_transaction(&hash)));
     // After its expiry the entry is pruned, and the transaction is refused as expired.
     harness.time_ms = valid_until + 1;
     let outcome = harness.execute(vec![envelope]);
@@ -257,11 +356,19 @@ fn malformed_body_is_rejected() {
         expires_at_ms: harness.time_ms + 1000,
     });
     let supplier = harness.supplier.key.clone();
-    rejected_without_writes(&mut harness, action, &[&supplier], ReasonCode::ReasonMalformed);
+    rejected_without_writes(
+        &mut harness,
+        action,
+        &[&supplier],
+        ReasonCode::ReasonMalformed,
+    );
     let mut body = harness.body(grant(&harness));
     body.action = None;
     let envelope = Harness::sign(&body, &[&supplier]);
-    assert_rejected(&harness.execute(vec![envelope]).receipts[0], ReasonCode::ReasonMalformed);
+    assert_rejected(
+        &harness.execute(vec![envelope]).receipts[0],
+        ReasonCode::ReasonMalformed,
+    );
 }
 
 #[test]
@@ -272,7 +379,11 @@ fn transaction_for_another_chain_is_rejected_by_execution_too() {
     let envelope = Harness::sign(&body, &[&harness.supplier.key]);
     assert!(verify_transactions(vec![envelope.clone()], CHAIN_ID)[0].is_err());
     let verified = verify_transaction(envelope, "other-chain").expect("verifies for its own chain");
-    let block = BlockContext { chain_id: CHAIN_ID.into(), height: 1, time_ms: harness.time_ms };
+    let block = BlockContext {
+        chain_id: CHAIN_ID.into(),
+        height: 1,
+        time_ms: harness.time_ms,
+    };
     let outcome = execute_block(&harness.state, &block, &[verified]).expect("execute");
     assert_rejected(&outcome.receipts[0], ReasonCode::ReasonWrongChainId);
     assert!(outcome.writes.is_empty());
@@ -292,14 +403,26 @@ fn genesis_is_validated() {
         validators: (0..3).map(|i| validator(&format!("g{i}"))).collect(),
         members: vec![member.clone()],
     };
-    assert!(matches!(genesis_writes(&genesis), Err(GenesisError::ValidatorCount { found: 3, .. })));
+    assert!(matches!(
+        genesis_writes(&genesis),
+        Err(GenesisError::ValidatorCount { found: 3, .. })
+    ));
     genesis.validators.push(validator("g0"));
-    assert!(matches!(genesis_writes(&genesis), Err(GenesisError::Validator { index: 3, .. })));
+    assert!(matches!(
+        genesis_writes(&genesis),
+        Err(GenesisError::Validator { index: 3, .. })
+    ));
     genesis.validators[3] = validator("g3");
     assert!(genesis_writes(&genesis).is_ok());
     genesis.members.push(member);
-    assert!(matches!(genesis_writes(&genesis), Err(GenesisError::Member { index: 1, .. })));
+    assert!(matches!(
+        genesis_writes(&genesis),
+        Err(GenesisError::Member { index: 1, .. })
+    ));
     genesis.members.pop();
     genesis.chain_id = String::new();
-    assert!(matches!(genesis_writes(&genesis), Err(GenesisError::ChainId(_))));
+    assert!(matches!(
+        genesis_writes(&genesis),
+        Err(GenesisError::ChainId(_))
+    ));
 }

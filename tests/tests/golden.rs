@@ -8,11 +8,15 @@ use std::path::PathBuf;
 
 use ed25519_dalek::SigningKey;
 use prost::Message;
-use yrd_proto::signing::{sign_transaction, signing_bytes, transaction_hash, verify_transaction, Domain};
+use yrd_proto::signing::{
+    sign_transaction, signing_bytes, transaction_hash, verify_transaction, Domain,
+};
 use yrd_proto::v1::{self, transaction_body::Action};
 
 fn fixture_path(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
 }
 
 /// Fixed transactions covering a single-signer and a three-signer envelope.
@@ -29,7 +33,7 @@ fn cases() -> Vec<(&'static str, v1::TransactionBody, Vec<SigningKey>)> {
                     receivable_id: "AR-2026-0001".into(),
                     debtor_uscc: "91310115MA1HT7Q4X0".into(),
                     creditor_uscc: "91320594MA1NT7Q45Q".into(),
-                    face_fen: 1_250_000_00,
+                    face_fen: 125_000_000,
                     due_day: 20_600,
                     invoice_hashes: vec![vec![0x11; 32], vec![0x22; 32]],
                     contract_hash: vec![0x33; 32],
@@ -61,7 +65,8 @@ fn render() -> String {
         let refs: Vec<&SigningKey> = keys.iter().collect();
         let envelope = sign_transaction(&body, &refs).expect("sign");
         let verified = verify_transaction(envelope.clone(), &body.chain_id).expect("verify");
-        let signing = signing_bytes(Domain::Transaction, &body.chain_id, &envelope.body).expect("bytes");
+        let signing =
+            signing_bytes(Domain::Transaction, &body.chain_id, &envelope.body).expect("bytes");
         let hash = transaction_hash(&body.chain_id, &envelope.body).expect("hash");
         assert_eq!(verified.hash, hash);
         writeln!(out, "[{name}]").expect("write");
@@ -69,8 +74,18 @@ fn render() -> String {
         writeln!(out, "signing_bytes = {}", hex::encode(&signing)).expect("write");
         writeln!(out, "tx_hash = {}", hex::encode(hash)).expect("write");
         for (index, signature) in envelope.signatures.iter().enumerate() {
-            writeln!(out, "public_key.{index} = {}", hex::encode(&signature.public_key)).expect("write");
-            writeln!(out, "signature.{index} = {}", hex::encode(&signature.signature)).expect("write");
+            writeln!(
+                out,
+                "public_key.{index} = {}",
+                hex::encode(&signature.public_key)
+            )
+            .expect("write");
+            writeln!(
+                out,
+                "signature.{index} = {}",
+                hex::encode(&signature.signature)
+            )
+            .expect("write");
         }
         writeln!(out, "envelope = {}", hex::encode(envelope.encode_to_vec())).expect("write");
         writeln!(out).expect("write");
@@ -86,8 +101,12 @@ fn transaction_encoding_signing_bytes_and_hash_match_the_fixture() {
         std::fs::write(&path, &rendered).expect("write fixture");
         return;
     }
-    let expected = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}; run with YRD_UPDATE_GOLDEN=1 to create it", path.display()));
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; run with YRD_UPDATE_GOLDEN=1 to create it",
+            path.display()
+        )
+    });
     assert_eq!(
         rendered, expected,
         "the transaction format changed; if deliberate, rerun with YRD_UPDATE_GOLDEN=1 and commit the fixture"
