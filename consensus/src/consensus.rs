@@ -15,9 +15,10 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use crate::certificate::CommitCertificate;
 use crate::error::Error;
 use crate::limits::{
-    CHAIN_ID_BYTES_MAX, FUTURE_MESSAGES_PER_VALIDATOR_MAX, FUTURE_PAYLOAD_BYTES_MAX,
-    HEIGHTS_AHEAD_MAX, PAYLOAD_BYTES_MAX, PENDING_SIGNATURES_MAX, PROPOSALS_PER_ROUND_MAX,
-    ROUNDS_AHEAD_MAX, TIMEOUT_MAX_MS, TRANSITIONS_PER_INPUT_MAX,
+    CHAIN_ID_BYTES_MAX, FUTURE_MESSAGES_MAX, FUTURE_MESSAGES_PER_VALIDATOR_MAX,
+    FUTURE_PAYLOAD_BYTES_MAX, HEIGHTS_AHEAD_MAX, PAYLOAD_BYTES_MAX, PENDING_SIGNATURES_MAX,
+    PROPOSALS_PER_ROUND_MAX, ROUNDS_AHEAD_MAX, TIMEOUT_BASE_MS_DEFAULT, TIMEOUT_DELTA_MS_DEFAULT,
+    TIMEOUT_MAX_MS, TRANSITIONS_PER_INPUT_MAX,
 };
 use crate::round::{self, BreakForTesting, RoundInput, RoundOutput, RoundState};
 use crate::safety::{SafetyData, SignStep, SignedState};
@@ -50,12 +51,12 @@ pub struct TimeoutConfig {
 impl Default for TimeoutConfig {
     fn default() -> Self {
         TimeoutConfig {
-            propose_base_ms: 1000,
-            propose_delta_ms: 500,
-            prevote_base_ms: 1000,
-            prevote_delta_ms: 500,
-            precommit_base_ms: 1000,
-            precommit_delta_ms: 500,
+            propose_base_ms: TIMEOUT_BASE_MS_DEFAULT,
+            propose_delta_ms: TIMEOUT_DELTA_MS_DEFAULT,
+            prevote_base_ms: TIMEOUT_BASE_MS_DEFAULT,
+            prevote_delta_ms: TIMEOUT_DELTA_MS_DEFAULT,
+            precommit_base_ms: TIMEOUT_BASE_MS_DEFAULT,
+            precommit_delta_ms: TIMEOUT_DELTA_MS_DEFAULT,
         }
     }
 }
@@ -88,6 +89,19 @@ pub struct Config<S> {
     /// Deliberate protocol breaks, for the simulator's self-test only. Keep the default.
     #[doc(hidden)]
     pub breaks: BreakForTesting,
+}
+
+impl<S> Config<S> {
+    /// A configuration with the default timeouts and no testing breaks.
+    pub fn new(chain_id: impl Into<String>, public_key: PublicKey, scheme: S) -> Self {
+        Config {
+            chain_id: chain_id.into(),
+            public_key,
+            timeouts: TimeoutConfig::default(),
+            scheme,
+            breaks: BreakForTesting::default(),
+        }
+    }
 }
 
 /// Something the host must sign with this validator's key: the signature is over
@@ -274,8 +288,9 @@ enum Guard {
     PrecommitAny,
 }
 
+/// A vote or proposal from the network, as kept in the future-height buffer.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum FutureMessage {
+enum PeerMessage {
     Vote(SignedVote),
     Proposal {
         proposal: SignedProposal,
@@ -283,17 +298,17 @@ enum FutureMessage {
     },
 }
 
-impl FutureMessage {
+impl PeerMessage {
     fn height(&self) -> Height {
         match self {
-            FutureMessage::Vote(v) => v.vote.height,
-            FutureMessage::Proposal { proposal, .. } => proposal.proposal.height,
+            PeerMessage::Vote(v) => v.vote.height,
+            PeerMessage::Proposal { proposal, .. } => proposal.proposal.height,
         }
     }
     fn payload_len(&self) -> usize {
         match self {
-            FutureMessage::Vote(_) => 0,
-            FutureMessage::Proposal { payload, .. } => payload.len(),
+            PeerMessage::Vote(_) => 0,
+            PeerMessage::Proposal { payload, .. } => payload.len(),
         }
     }
 }
@@ -312,7 +327,8 @@ pub struct Consensus<S> {
     last_signed: Option<SignedState>,
     pending: VecDeque<(SignRequest, Vec<u8>)>,
     own_value: Option<(Round, BlockHash, Vec<u8>)>,
-    future: BTreeMap<ValidatorIndex, Vec<FutureMessage>>,
+    future: BTreeMap<ValidatorIndex, Vec<PeerMessage>>,
+    future_count: usize,
     future_payload_bytes: usize,
     resume: Option<SafetyData>,
 }
@@ -339,6 +355,7 @@ impl<S: SignatureScheme> Consensus<S> {
             pending: VecDeque::new(),
             own_value: None,
             future: BTreeMap::new(),
+            future_count: 0,
             future_payload_bytes: 0,
             resume: None,
         })
@@ -356,6 +373,7 @@ impl<S: SignatureScheme> Consensus<S> {
     }
 
     /// Handles one input; the outputs must be executed in order.
+    #[must_use = "the host must execute the outputs, in order"]
     pub fn handle(&mut self, input: Input) -> Vec<Output> {
         let mut out = Vec::new();
         let result = match input {
@@ -451,7 +469,11 @@ impl<S: SignatureScheme> Consensus<S> {
     /// Messages held for future heights (bounded by [`crate::limits`]).
     #[must_use]
     pub fn future_messages(&self) -> usize {
-        self.future.values().map(Vec::len).sum()
+        debug_assert_eq!(
+            self.future_count,
+            self.future.values().map(Vec::len).sum::<usize>()
+        );
+        self.future_count
     }
 
     /// Votes held for the current height.
@@ -464,6 +486,66 @@ impl<S: SignatureScheme> Consensus<S> {
     #[must_use]
     pub fn stored_proposals(&self) -> usize {
         self.proposals.values().map(Vec::len).sum()
+    }
+
+    /// Messages worth sending again when the height has not progressed for a while: this
+    /// validator's own votes of the height, the proposals of the current round with the prevotes
+    /// of the proof-of-lock round they name, and the proposal of its valid value with the
+    /// prevotes that justify it. The paper assumes gossip: every message a correct validator
+    /// received eventually reaches every correct validator; a host provides that by calling this
+    /// on a timer (for example every few hundred milliseconds without a decision) and
+    /// broadcasting the result, which is bounded by `2 * rounds + 3n + 3` messages.
+    ///
+    /// Hosts should also log the proposals and votes they hand in for the current height and
+    /// replay them after [`Consensus::restore`] (as CometBFT's WAL does): the restored core then
+    /// again holds the proof of its lock and the block of its valid value, which liveness after a
+    /// crash can depend on when f validators are silent.
+    #[must_use]
+    pub fn rebroadcast(&self) -> Vec<Output> {
+        let mut out = Vec::new();
+        if matches!(self.state.step, Step::Unstarted | Step::Commit) {
+            return out;
+        }
+        let proposal_of = |round: Round, hash: Option<BlockHash>, out: &mut Vec<Output>| {
+            for stored in self.proposals.get(&round).into_iter().flatten() {
+                if hash.is_none_or(|h| h == stored.signed.proposal.block_hash) {
+                    out.push(Output::BroadcastProposal {
+                        proposal: stored.signed,
+                        payload: stored.payload.clone(),
+                    });
+                }
+            }
+        };
+        proposal_of(self.state.round, None, &mut out);
+        // The proof of lock each current proposal refers to (L28 needs it).
+        for stored in self.proposals.get(&self.state.round).into_iter().flatten() {
+            let p = stored.signed.proposal;
+            if let Some(pol_round) = p.pol_round {
+                for vote in self
+                    .votes
+                    .votes_for(pol_round, VoteKind::Prevote, p.block_hash)
+                {
+                    out.push(Output::BroadcastVote(vote));
+                }
+            }
+        }
+        if let Some(valid) = self.state.valid {
+            if valid.round != self.state.round {
+                proposal_of(valid.round, Some(valid.block_hash), &mut out);
+            }
+            for vote in self
+                .votes
+                .votes_for(valid.round, VoteKind::Prevote, valid.block_hash)
+            {
+                out.push(Output::BroadcastVote(vote));
+            }
+        }
+        if let Some(me) = self.me {
+            for vote in self.votes.votes_of(me) {
+                out.push(Output::BroadcastVote(vote));
+            }
+        }
+        out
     }
 
     fn is_proposer(&self, round: Round) -> bool {
@@ -561,14 +643,15 @@ impl<S: SignatureScheme> Consensus<S> {
 
         // Replay what was buffered for this height; keep later heights, drop earlier ones.
         let buffered = std::mem::take(&mut self.future);
+        self.future_count = 0;
         self.future_payload_bytes = 0;
         for (_, messages) in buffered {
             for message in messages {
                 let result = match message.height().cmp(&height) {
                     core::cmp::Ordering::Less => Ok(()),
                     core::cmp::Ordering::Equal | core::cmp::Ordering::Greater => match message {
-                        FutureMessage::Vote(vote) => self.on_vote(vote, out),
-                        FutureMessage::Proposal { proposal, payload } => {
+                        PeerMessage::Vote(vote) => self.on_vote(vote, out),
+                        PeerMessage::Proposal { proposal, payload } => {
                             self.on_proposal(proposal, payload, out)
                         }
                     },
@@ -581,9 +664,9 @@ impl<S: SignatureScheme> Consensus<S> {
         Ok(())
     }
 
-    /// Checks height, buffers future messages; returns the validator set if the message is for
-    /// the current, undecided height.
-    fn admit(&mut self, message: FutureMessage) -> Result<Option<FutureMessage>, Error> {
+    /// Sorts a peer message by height: drops stale ones, verifies and buffers (bounded) those
+    /// of the next heights, and returns it if it is for the current, undecided height.
+    fn admit(&mut self, message: PeerMessage) -> Result<Option<PeerMessage>, Error> {
         let Some(validators) = &self.validators else {
             return Err(Error::NotStarted);
         };
@@ -596,17 +679,22 @@ impl<S: SignatureScheme> Consensus<S> {
                 return Ok(None);
             }
             // Verify against the current set before spending memory: only the key holder can
-            // then fill its own per-validator quota. Re-verified on replay.
-            let signer = self.verify(&message, validators)?;
+            // then fill its own per-validator quota. What does not verify is dropped, not
+            // rejected: the next height may have another validator set. Re-verified on replay.
+            let Ok(signer) = self.verify(&message, validators) else {
+                return Ok(None);
+            };
             let bytes = message.payload_len();
             let queue = self.future.entry(signer).or_default();
             if queue.len() >= FUTURE_MESSAGES_PER_VALIDATOR_MAX
+                || self.future_count >= FUTURE_MESSAGES_MAX
                 || self.future_payload_bytes + bytes > FUTURE_PAYLOAD_BYTES_MAX
                 || queue.contains(&message)
             {
                 return Ok(None);
             }
             queue.push(message);
+            self.future_count += 1;
             self.future_payload_bytes += bytes;
             return Ok(None);
         }
@@ -618,16 +706,16 @@ impl<S: SignatureScheme> Consensus<S> {
 
     fn verify(
         &self,
-        message: &FutureMessage,
+        message: &PeerMessage,
         validators: &ValidatorSet,
     ) -> Result<ValidatorIndex, Error> {
         let (signer, digest, signature) = match message {
-            FutureMessage::Vote(v) => (
+            PeerMessage::Vote(v) => (
                 v.vote.validator,
                 vote_signing_message(&self.config.chain_id, &v.vote),
                 &v.signature,
             ),
-            FutureMessage::Proposal { proposal, payload } => {
+            PeerMessage::Proposal { proposal, payload } => {
                 if payload.len() > PAYLOAD_BYTES_MAX {
                     return Err(Error::PayloadTooLarge {
                         len: payload.len(),
@@ -673,14 +761,14 @@ impl<S: SignatureScheme> Consensus<S> {
     }
 
     fn on_vote(&mut self, vote: SignedVote, out: &mut Vec<Output>) -> Result<(), Error> {
-        let Some(FutureMessage::Vote(vote)) = self.admit(FutureMessage::Vote(vote))? else {
+        let Some(PeerMessage::Vote(vote)) = self.admit(PeerMessage::Vote(vote))? else {
             return Ok(());
         };
         if !self.round_in_window(vote.vote.round) {
             return Ok(());
         }
         if let Some(validators) = &self.validators {
-            self.verify(&FutureMessage::Vote(vote), validators)?;
+            self.verify(&PeerMessage::Vote(vote), validators)?;
         }
         if let AddVote::Equivocation(pair) = self.votes.add(vote) {
             let (vote_a, vote_b) = *pair;
@@ -695,19 +783,19 @@ impl<S: SignatureScheme> Consensus<S> {
         payload: Vec<u8>,
         out: &mut Vec<Output>,
     ) -> Result<(), Error> {
-        let message = FutureMessage::Proposal { proposal, payload };
-        let Some(FutureMessage::Proposal { proposal, payload }) = self.admit(message)? else {
+        let message = PeerMessage::Proposal { proposal, payload };
+        let Some(PeerMessage::Proposal { proposal, payload }) = self.admit(message)? else {
             return Ok(());
         };
         let round = proposal.proposal.round;
         if !self.round_in_window(round) {
             return Ok(());
         }
-        let message = FutureMessage::Proposal { proposal, payload };
+        let message = PeerMessage::Proposal { proposal, payload };
         if let Some(validators) = &self.validators {
             self.verify(&message, validators)?;
         }
-        let FutureMessage::Proposal { proposal, payload } = message else {
+        let PeerMessage::Proposal { proposal, payload } = message else {
             return Ok(());
         };
         self.votes.note_message(round, proposal.proposal.proposer);
@@ -726,14 +814,15 @@ impl<S: SignatureScheme> Consensus<S> {
         if stored.iter().any(|s| s.signed.proposal == p) {
             return; // Duplicate.
         }
+        if stored.len() >= PROPOSALS_PER_ROUND_MAX {
+            return;
+        }
         if let Some(first) = stored.first() {
+            // Reported once per round: further proposals are dropped above.
             out.push(Output::Evidence(Evidence::ConflictingProposals {
                 proposal_a: first.signed,
                 proposal_b: proposal,
             }));
-        }
-        if stored.len() >= PROPOSALS_PER_ROUND_MAX {
-            return;
         }
         if let std::collections::btree_map::Entry::Vacant(entry) = self.validity.entry(p.block_hash)
         {
@@ -821,9 +910,11 @@ impl<S: SignatureScheme> Consensus<S> {
                 let signed = SignedVote { vote, signature };
                 out.push(Output::BroadcastVote(signed));
                 if vote.height == self.state.height && self.state.step != Step::Commit {
-                    // Our own vote counts like anyone's (it is already verified).
-                    if let AddVote::Equivocation(_) = self.votes.add(signed) {
-                        debug_assert!(false, "the signing guard let us equivocate");
+                    // Our own vote counts like anyone's (it is already verified). A conflicting
+                    // vote already in our slot means another machine signs with our key.
+                    if let AddVote::Equivocation(pair) = self.votes.add(signed) {
+                        let (vote_a, vote_b) = *pair;
+                        out.push(Output::Evidence(Evidence::Equivocation { vote_a, vote_b }));
                     }
                 }
             }
@@ -909,7 +1000,7 @@ impl<S: SignatureScheme> Consensus<S> {
             },
         };
         if let Some(last) = self.last_signed {
-            if !last.permits(&next) {
+            if !last.permits(&next) && !self.config.breaks.skip_signing_guard {
                 return; // Would equivocate (possible only after a restore): stay silent.
             }
         }
@@ -1001,7 +1092,7 @@ impl<S: SignatureScheme> Consensus<S> {
                     .unwrap_or_default();
                 let signatures = self
                     .votes
-                    .precommits_for(round, block_hash)
+                    .votes_for(round, VoteKind::Precommit, block_hash)
                     .into_iter()
                     .map(|v| (v.vote.validator, v.signature))
                     .collect();

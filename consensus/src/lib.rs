@@ -18,6 +18,26 @@
 //!   handle(Input::ValueValidity { .. })                    -> outputs   (answer to ValidateValue)
 //!   handle(Input::Signed { .. })                           -> outputs   (answer to Sign)
 //!   handle(Input::DecidedElsewhere { .. })                 -> outputs   (catch-up / sync)
+//!   rebroadcast()                                          -> outputs   (gossip timer, when stalled)
+//! ```
+//!
+//! A host loop, in outline (`Config::new` takes the chain id, the validator's public key and the
+//! signature scheme):
+//!
+//! ```
+//! use yrd_consensus::{Config, Consensus, Ed25519, Height, Input, Output, PublicKey, ValidatorSet};
+//!
+//! let me = PublicKey([7; 32]);
+//! let validators = ValidatorSet::new(vec![me, PublicKey([8; 32])]).expect("valid set");
+//! let mut core = Consensus::new(Config::new("yrd-main", me, Ed25519)).expect("valid config");
+//! for output in core.handle(Input::StartHeight { height: Height(1), validators }) {
+//!     match output {
+//!         Output::Persist(safety) => { /* write safety.encode() durably, then continue */ }
+//!         Output::Sign(request) => { /* sign request.message(chain_id), answer Input::Signed */ }
+//!         Output::ScheduleTimeout { .. } => { /* start a timer, answer Input::TimeoutFired */ }
+//!         _ => { /* broadcast, GetValue, ValidateValue, Decide, Evidence, Rejected */ }
+//!     }
+//! }
 //! ```
 //!
 //! **Ordering contract.** The host executes the outputs of one `handle` call in order, and an
@@ -33,8 +53,20 @@
 //! between are kept in a bounded buffer (see [`limits`]).
 //!
 //! The payload is opaque: the core carries a [`BlockHash`] and payload bytes. The host produces
-//! payloads ([`Output::GetValue`]), judges them ([`Output::ValidateValue`], including that the
-//! payload hashes to the block hash) and executes them after `Decide`.
+//! payloads ([`Output::GetValue`]), judges them ([`Output::ValidateValue`]), checks that a
+//! payload hashes to its block hash before handing a proposal in, and executes blocks after
+//! `Decide`.
+//!
+//! **Gossip and restarts.** Algorithm 1 assumes that every message a correct validator receives
+//! eventually reaches all correct validators. The host provides that by broadcasting
+//! [`Consensus::rebroadcast`] when a height stalls, by answering lagging peers with decided
+//! blocks and their [`CommitCertificate`]s ([`Input::DecidedElsewhere`]), and by logging the
+//! messages of the current height and replaying them after a restore.
+//!
+//! **Verification.** The core verifies every peer's vote and proposal with the configured
+//! [`SignatureScheme`] before it counts; [`CommitCertificate::verify`] needs only the validator
+//! set and the chain id. The signed byte layouts are documented in [`signing`], the stored
+//! safety data layout in [`safety`].
 
 pub mod certificate;
 pub mod consensus;

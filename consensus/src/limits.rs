@@ -19,6 +19,10 @@ pub const ROUNDS_AHEAD_MAX: u32 = 8;
 /// to decide the value a Byzantine proposer showed to the majority).
 pub const PROPOSALS_PER_ROUND_MAX: usize = 2;
 
+/// Votes stored per (validator, round, kind): the first, and one conflicting vote (evidence, and
+/// a correct node must still see the quorum an equivocator's second vote belongs to).
+pub const VOTES_PER_SLOT_MAX: usize = 2;
+
 /// Messages for heights more than this many heights ahead of the current height are dropped.
 pub const HEIGHTS_AHEAD_MAX: u64 = 2;
 
@@ -34,6 +38,12 @@ pub const FUTURE_PAYLOAD_BYTES_MAX: usize = 4 * PAYLOAD_BYTES_MAX;
 /// Signature requests awaiting an answer from the host; the oldest is forgotten beyond this.
 pub const PENDING_SIGNATURES_MAX: usize = 8;
 
+/// Default first-round duration of each timeout (propose, prevote, precommit), in milliseconds.
+pub const TIMEOUT_BASE_MS_DEFAULT: u64 = 1000;
+
+/// Default growth of each timeout per round, in milliseconds.
+pub const TIMEOUT_DELTA_MS_DEFAULT: u64 = 500;
+
 /// Longest timeout the core ever schedules, in milliseconds, however many rounds have passed.
 pub const TIMEOUT_MAX_MS: u64 = 120_000;
 
@@ -45,6 +55,7 @@ pub const TRANSITIONS_PER_INPUT_MAX: usize = 64 + 4 * ROUNDS_AHEAD_MAX as usize;
 const _: () = assert!(VALIDATORS_MAX <= u16::MAX as usize + 1);
 const _: () = assert!(CHAIN_ID_BYTES_MAX <= u8::MAX as usize);
 const _: () = assert!(PROPOSALS_PER_ROUND_MAX >= 2);
+const _: () = assert!(VOTES_PER_SLOT_MAX >= 2);
 // An honest validator sends, per height, one proposal and two votes per round: the buffer holds
 // what it sends for the first rounds of the next height.
 const _: () = assert!(FUTURE_MESSAGES_PER_VALIDATOR_MAX >= 3 * (ROUNDS_AHEAD_MAX as usize + 1));
@@ -52,3 +63,4 @@ const _: () = assert!(FUTURE_MESSAGES_MAX >= VALIDATORS_MAX * FUTURE_MESSAGES_PE
 const _: () = assert!(PAYLOAD_BYTES_MAX <= FUTURE_PAYLOAD_BYTES_MAX);
 const _: () = assert!(PENDING_SIGNATURES_MAX >= 3);
 const _: () = assert!(HEIGHTS_AHEAD_MAX >= 1);
+const _: () = assert!(TIMEOUT_BASE_MS_DEFAULT > 0 && TIMEOUT_BASE_MS_DEFAULT <= TIMEOUT_MAX_MS);

@@ -144,6 +144,9 @@ pub enum RoundOutput {
 pub struct BreakForTesting {
     /// Ignore the lock in L23 and L29: prevote for any valid proposal.
     pub ignore_lock: bool,
+    /// Sign whatever the round asks, even if it conflicts with the persisted last signed
+    /// message (a restarted validator may then equivocate).
+    pub skip_signing_guard: bool,
 }
 
 fn prevote(state: &mut RoundState, block_hash: Option<BlockHash>) -> Vec<RoundOutput> {
@@ -292,5 +295,350 @@ pub fn apply(
 
         // Anything else does not apply in this step.
         _ => vec![],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Table-driven tests of single transitions; each row names the line of Algorithm 1.
+
+    use super::*;
+
+    const X: BlockHash = BlockHash([0x11; 32]);
+    const Y: BlockHash = BlockHash([0x22; 32]);
+
+    fn rv(round: u32, block_hash: BlockHash) -> Option<RoundValue> {
+        Some(RoundValue {
+            round: Round(round),
+            block_hash,
+        })
+    }
+
+    fn state(
+        round: u32,
+        step: Step,
+        locked: Option<RoundValue>,
+        valid: Option<RoundValue>,
+    ) -> RoundState {
+        RoundState {
+            height: Height(1),
+            round: Round(round),
+            step,
+            locked,
+            valid,
+        }
+    }
+
+    fn vote(kind: VoteKind, block_hash: Option<BlockHash>) -> RoundOutput {
+        RoundOutput::Vote { kind, block_hash }
+    }
+
+    struct Row {
+        line: &'static str,
+        before: RoundState,
+        input: RoundInput,
+        outputs: Vec<RoundOutput>,
+        after: RoundState,
+    }
+
+    fn rows() -> Vec<Row> {
+        use RoundInput as I;
+        use RoundOutput as O;
+        use Step::{Commit, Precommit, Prevote, Propose, Unstarted};
+        let (pv, pc) = (VoteKind::Prevote, VoteKind::Precommit);
+        vec![
+            Row {
+                line: "L11-L14, L17-L18: proposer without a valid value asks for one",
+                before: state(0, Unstarted, None, None),
+                input: I::NewRound {
+                    round: Round(0),
+                    is_proposer: true,
+                },
+                outputs: vec![O::GetValue, O::ScheduleTimeout(TimeoutStep::Propose)],
+                after: state(0, Propose, None, None),
+            },
+            Row {
+                line: "L15-L16, L19: proposer re-proposes its valid value with validRound",
+                before: state(1, Precommit, rv(1, X), rv(1, X)),
+                input: I::NewRound {
+                    round: Round(2),
+                    is_proposer: true,
+                },
+                outputs: vec![
+                    O::Proposal {
+                        block_hash: X,
+                        pol_round: Some(Round(1)),
+                    },
+                    O::ScheduleTimeout(TimeoutStep::Propose),
+                ],
+                after: state(2, Propose, rv(1, X), rv(1, X)),
+            },
+            Row {
+                line: "L11-L13, L20-L21: non-proposer schedules timeoutPropose",
+                before: state(0, Unstarted, None, None),
+                input: I::NewRound {
+                    round: Round(0),
+                    is_proposer: false,
+                },
+                outputs: vec![O::ScheduleTimeout(TimeoutStep::Propose)],
+                after: state(0, Propose, None, None),
+            },
+            Row {
+                line: "L11: StartRound never goes back to an earlier round",
+                before: state(3, Prevote, None, None),
+                input: I::NewRound {
+                    round: Round(2),
+                    is_proposer: false,
+                },
+                outputs: vec![],
+                after: state(3, Prevote, None, None),
+            },
+            Row {
+                line: "L18-L19: getValue() returned, broadcast proposal with vr = -1",
+                before: state(0, Propose, None, None),
+                input: I::ProposeValue { block_hash: X },
+                outputs: vec![O::Proposal {
+                    block_hash: X,
+                    pol_round: None,
+                }],
+                after: state(0, Propose, None, None),
+            },
+            Row {
+                line: "L22-L24, L27: valid proposal, not locked: prevote id(v)",
+                before: state(0, Propose, None, None),
+                input: I::Proposal {
+                    block_hash: X,
+                    valid: true,
+                },
+                outputs: vec![vote(pv, Some(X))],
+                after: state(0, Prevote, None, None),
+            },
+            Row {
+                line: "L22-L24: valid proposal equal to the lock: prevote id(v)",
+                before: state(2, Propose, rv(1, X), rv(1, X)),
+                input: I::Proposal {
+                    block_hash: X,
+                    valid: true,
+                },
+                outputs: vec![vote(pv, Some(X))],
+                after: state(2, Prevote, rv(1, X), rv(1, X)),
+            },
+            Row {
+                line: "L25-L26: locked on another value: prevote nil",
+                before: state(2, Propose, rv(1, Y), rv(1, Y)),
+                input: I::Proposal {
+                    block_hash: X,
+                    valid: true,
+                },
+                outputs: vec![vote(pv, None)],
+                after: state(2, Prevote, rv(1, Y), rv(1, Y)),
+            },
+            Row {
+                line: "L25-L26: invalid proposal: prevote nil",
+                before: state(0, Propose, None, None),
+                input: I::Proposal {
+                    block_hash: X,
+                    valid: false,
+                },
+                outputs: vec![vote(pv, None)],
+                after: state(0, Prevote, None, None),
+            },
+            Row {
+                line: "L22: a proposal only counts in step propose",
+                before: state(0, Prevote, None, None),
+                input: I::Proposal {
+                    block_hash: X,
+                    valid: true,
+                },
+                outputs: vec![],
+                after: state(0, Prevote, None, None),
+            },
+            Row {
+                line: "L28-L30: proof of lock at vr >= lockedRound: prevote id(v)",
+                before: state(3, Propose, rv(1, Y), rv(1, Y)),
+                input: I::ProposalAndPolkaPrevious {
+                    block_hash: X,
+                    pol_round: Round(2),
+                    valid: true,
+                },
+                outputs: vec![vote(pv, Some(X))],
+                after: state(3, Prevote, rv(1, Y), rv(1, Y)),
+            },
+            Row {
+                line: "L31-L32: proof of lock older than the lock, other value: prevote nil",
+                before: state(3, Propose, rv(2, Y), rv(2, Y)),
+                input: I::ProposalAndPolkaPrevious {
+                    block_hash: X,
+                    pol_round: Round(1),
+                    valid: true,
+                },
+                outputs: vec![vote(pv, None)],
+                after: state(3, Prevote, rv(2, Y), rv(2, Y)),
+            },
+            Row {
+                line: "L28: vr must be below round_p",
+                before: state(1, Propose, None, None),
+                input: I::ProposalAndPolkaPrevious {
+                    block_hash: X,
+                    pol_round: Round(1),
+                    valid: true,
+                },
+                outputs: vec![],
+                after: state(1, Propose, None, None),
+            },
+            Row {
+                line: "L34-L35: 2f+1 prevotes for anything: schedule timeoutPrevote",
+                before: state(0, Prevote, None, None),
+                input: I::PolkaAny,
+                outputs: vec![O::ScheduleTimeout(TimeoutStep::Prevote)],
+                after: state(0, Prevote, None, None),
+            },
+            Row {
+                line: "L34: only while step = prevote",
+                before: state(0, Precommit, None, None),
+                input: I::PolkaAny,
+                outputs: vec![],
+                after: state(0, Precommit, None, None),
+            },
+            Row {
+                line: "L36-L43: polka for the proposal in step prevote: lock, valid, precommit",
+                before: state(1, Prevote, None, None),
+                input: I::ProposalAndPolkaCurrent { block_hash: X },
+                outputs: vec![vote(pc, Some(X))],
+                after: state(1, Precommit, rv(1, X), rv(1, X)),
+            },
+            Row {
+                line: "L36, L42-L43: polka seen after precommitting: only the valid value moves",
+                before: state(1, Precommit, rv(0, Y), rv(0, Y)),
+                input: I::ProposalAndPolkaCurrent { block_hash: X },
+                outputs: vec![],
+                after: state(1, Precommit, rv(0, Y), rv(1, X)),
+            },
+            Row {
+                line: "L44-L46: 2f+1 nil prevotes: precommit nil",
+                before: state(0, Prevote, None, None),
+                input: I::PolkaNil,
+                outputs: vec![vote(pc, None)],
+                after: state(0, Precommit, None, None),
+            },
+            Row {
+                line: "L47-L48: 2f+1 precommits for anything: schedule timeoutPrecommit",
+                before: state(0, Precommit, None, None),
+                input: I::PrecommitAny,
+                outputs: vec![O::ScheduleTimeout(TimeoutStep::Precommit)],
+                after: state(0, Precommit, None, None),
+            },
+            Row {
+                line: "L49-L51: proposal and 2f+1 precommits for it: decide",
+                before: state(2, Prevote, rv(1, X), rv(1, X)),
+                input: I::ProposalAndPrecommitValue {
+                    round: Round(1),
+                    block_hash: X,
+                },
+                outputs: vec![O::Decide {
+                    round: Round(1),
+                    block_hash: X,
+                }],
+                after: state(2, Commit, rv(1, X), rv(1, X)),
+            },
+            Row {
+                line: "L49: decision_p is set once",
+                before: state(0, Commit, None, None),
+                input: I::ProposalAndPrecommitValue {
+                    round: Round(0),
+                    block_hash: Y,
+                },
+                outputs: vec![],
+                after: state(0, Commit, None, None),
+            },
+            Row {
+                line: "L55-L56: f+1 messages of a later round: StartRound(round)",
+                before: state(2, Prevote, None, None),
+                input: I::SkipRound { round: Round(5) },
+                outputs: vec![O::NewRound(Round(5))],
+                after: state(2, Prevote, None, None),
+            },
+            Row {
+                line: "L55: only rounds above round_p",
+                before: state(2, Prevote, None, None),
+                input: I::SkipRound { round: Round(2) },
+                outputs: vec![],
+                after: state(2, Prevote, None, None),
+            },
+            Row {
+                line: "L57-L60: timeoutPropose in step propose: prevote nil",
+                before: state(0, Propose, None, None),
+                input: I::TimeoutPropose,
+                outputs: vec![vote(pv, None)],
+                after: state(0, Prevote, None, None),
+            },
+            Row {
+                line: "L58: timeoutPropose after prevoting does nothing",
+                before: state(0, Prevote, None, None),
+                input: I::TimeoutPropose,
+                outputs: vec![],
+                after: state(0, Prevote, None, None),
+            },
+            Row {
+                line: "L61-L64: timeoutPrevote in step prevote: precommit nil",
+                before: state(0, Prevote, None, None),
+                input: I::TimeoutPrevote,
+                outputs: vec![vote(pc, None)],
+                after: state(0, Precommit, None, None),
+            },
+            Row {
+                line: "L62: timeoutPrevote after precommitting does nothing",
+                before: state(0, Precommit, None, None),
+                input: I::TimeoutPrevote,
+                outputs: vec![],
+                after: state(0, Precommit, None, None),
+            },
+            Row {
+                line: "L65-L67: timeoutPrecommit: StartRound(round_p + 1)",
+                before: state(4, Precommit, None, None),
+                input: I::TimeoutPrecommit,
+                outputs: vec![O::NewRound(Round(5))],
+                after: state(4, Precommit, None, None),
+            },
+            Row {
+                line: "L65: timeoutPrecommit after deciding does nothing",
+                before: state(4, Commit, None, None),
+                input: I::TimeoutPrecommit,
+                outputs: vec![],
+                after: state(4, Commit, None, None),
+            },
+        ]
+    }
+
+    #[test]
+    fn transitions_follow_algorithm_1() {
+        for row in rows() {
+            let mut state = row.before;
+            let outputs = apply(&mut state, row.input, BreakForTesting::default());
+            assert_eq!(outputs, row.outputs, "{}: outputs", row.line);
+            assert_eq!(state, row.after, "{}: state", row.line);
+        }
+    }
+
+    #[test]
+    fn broken_lock_switch_prevotes_against_the_lock() {
+        let mut state = state(2, Step::Propose, rv(1, Y), rv(1, Y));
+        let breaks = BreakForTesting {
+            ignore_lock: true,
+            ..BreakForTesting::default()
+        };
+        let outputs = apply(
+            &mut state,
+            RoundInput::Proposal {
+                block_hash: X,
+                valid: true,
+            },
+            breaks,
+        );
+        assert_eq!(
+            outputs,
+            vec![vote(VoteKind::Prevote, Some(X))],
+            "L23 with the lock ignored"
+        );
     }
 }

@@ -1,10 +1,16 @@
 //! The vote keeper of one height: the verified votes of every validator, per round and kind,
-//! with tallies per value. Invariants: at most one vote per (validator, round, kind) counts; a
-//! second, different vote for the same slot is never counted and is reported once as
-//! equivocation; rounds beyond the window set by the caller are never stored.
+//! with tallies per value. Invariants: a validator counts at most once per value and at most once
+//! in the "any value" total of a (round, kind); it may count for two different values only if it
+//! equivocated, which is reported (once) as evidence, and at most [`crate::limits::VOTES_PER_SLOT_MAX`] votes
+//! per (validator, round, kind) are stored. Counting an equivocator for both of its values is
+//! safe: two quorums of more than 2n/3 distinct validators each still share a correct validator,
+//! and a correct validator never votes for two values. It is needed for liveness: a correct node
+//! that first saw a twin's vote for A must still recognise the quorum for B it belongs to.
+//! Rounds beyond the window set by the caller are never stored.
 
 use std::collections::BTreeMap;
 
+use crate::limits::VOTES_PER_SLOT_MAX;
 use crate::types::{BlockHash, Round, SignedVote, ValidatorIndex, VoteKind};
 
 /// What adding a vote did.
@@ -12,28 +18,29 @@ use crate::types::{BlockHash, Round, SignedVote, ValidatorIndex, VoteKind};
 pub enum AddVote {
     /// The vote is new and counted.
     Added,
-    /// The same vote was already counted.
+    /// The same vote was already counted, or the slot is full.
     Duplicate,
-    /// The validator already has a different vote in this slot: (the vote counted, the
-    /// conflicting vote, not counted), for evidence. Reported once per slot; later conflicting
-    /// votes return `Duplicate`.
+    /// The validator already has a different vote in this slot: (its first vote, this
+    /// conflicting vote, which counts for its own value), for evidence. Reported once per slot;
+    /// later conflicting votes are dropped and return `Duplicate`.
     Equivocation(Box<(SignedVote, SignedVote)>),
 }
 
 #[derive(Debug, Clone)]
 struct KindVotes {
-    by_validator: Vec<Option<SignedVote>>,
-    reported: Vec<bool>,
-    /// (value, count): at most n + 1 entries, kept in first-seen order.
+    /// Per validator, the first vote and at most one conflicting vote
+    /// ([`crate::limits::VOTES_PER_SLOT_MAX`]); further conflicting votes are dropped.
+    slots: Vec<Vec<SignedVote>>,
+    /// (value, distinct validators that voted for it): at most `2n` entries, first-seen order.
     tally: Vec<(Option<BlockHash>, usize)>,
+    /// Distinct validators with any vote.
     total: usize,
 }
 
 impl KindVotes {
     fn new(n: usize) -> Self {
         KindVotes {
-            by_validator: vec![None; n],
-            reported: vec![false; n],
+            slots: vec![Vec::new(); n],
             tally: Vec::new(),
             total: 0,
         }
@@ -129,26 +136,23 @@ impl VoteKeeper {
             .entry(vote.vote.round)
             .or_insert_with(|| RoundVotes::new(n));
         let votes = round.kind_mut(vote.vote.kind);
-        match votes.by_validator[index] {
-            Some(first) if first.vote == vote.vote => AddVote::Duplicate,
-            Some(first) => {
-                if votes.reported[index] {
-                    AddVote::Duplicate
-                } else {
-                    votes.reported[index] = true;
-                    AddVote::Equivocation(Box::new((first, vote)))
-                }
-            }
-            None => {
-                votes.by_validator[index] = Some(vote);
-                votes.total += 1;
-                let value = vote.vote.block_hash;
-                match votes.tally.iter_mut().find(|(v, _)| *v == value) {
-                    Some((_, count)) => *count += 1,
-                    None => votes.tally.push((value, 1)),
-                }
-                AddVote::Added
-            }
+        let slot = &mut votes.slots[index];
+        if slot.iter().any(|v| v.vote == vote.vote) || slot.len() >= VOTES_PER_SLOT_MAX {
+            return AddVote::Duplicate;
+        }
+        let first = slot.first().copied();
+        slot.push(vote);
+        if first.is_none() {
+            votes.total += 1;
+        }
+        let value = vote.vote.block_hash;
+        match votes.tally.iter_mut().find(|(v, _)| *v == value) {
+            Some((_, count)) => *count += 1,
+            None => votes.tally.push((value, 1)),
+        }
+        match first {
+            None => AddVote::Added,
+            Some(first) => AddVote::Equivocation(Box::new((first, vote))),
         }
     }
 
@@ -192,18 +196,40 @@ impl VoteKeeper {
             .filter(|round| *round > current)
     }
 
-    /// The signed precommits for `block_hash` in `round`, by ascending validator index.
+    /// The signed votes of `kind` for `block_hash` in `round`, by ascending validator index.
     #[must_use]
-    pub fn precommits_for(&self, round: Round, block_hash: BlockHash) -> Vec<SignedVote> {
+    pub fn votes_for(
+        &self,
+        round: Round,
+        kind: VoteKind,
+        block_hash: BlockHash,
+    ) -> Vec<SignedVote> {
         self.rounds.get(&round).map_or_else(Vec::new, |r| {
-            r.precommits
-                .by_validator
+            r.kind(kind)
+                .slots
                 .iter()
-                .flatten()
-                .filter(|v| v.vote.block_hash == Some(block_hash))
-                .copied()
+                .filter_map(|slot| {
+                    slot.iter()
+                        .find(|v| v.vote.block_hash == Some(block_hash))
+                        .copied()
+                })
                 .collect()
         })
+    }
+
+    /// Every vote stored for `validator` (its first vote per slot), by round then kind.
+    #[must_use]
+    pub fn votes_of(&self, validator: ValidatorIndex) -> Vec<SignedVote> {
+        let index = usize::from(validator);
+        let mut found = Vec::new();
+        for votes in self.rounds.values() {
+            for kind in [&votes.prevotes, &votes.precommits] {
+                if let Some(first) = kind.slots.get(index).and_then(|slot| slot.first()) {
+                    found.push(*first);
+                }
+            }
+        }
+        found
     }
 
     /// Votes stored in total (for tests of the memory bounds).
@@ -211,7 +237,10 @@ impl VoteKeeper {
     pub fn stored_votes(&self) -> usize {
         self.rounds
             .values()
-            .map(|r| r.prevotes.total + r.precommits.total)
+            .map(|r| {
+                r.prevotes.slots.iter().map(Vec::len).sum::<usize>()
+                    + r.precommits.slots.iter().map(Vec::len).sum::<usize>()
+            })
             .sum()
     }
 
