@@ -1,17 +1,13 @@
 #!/usr/bin/env bash
-# Runs every check CI runs: formatting, lints and the whole test suite.
-# Installs what a fresh machine lacks before it builds.
+# Runs every check CI runs: formatting, lints and the whole test suite, including the
+# multi-process tests of the node. Installs what a fresh machine lacks before it builds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need_component() {
-    if ! cargo "$1" --version >/dev/null 2>&1; then
-        rustup component add "$2"
-    fi
-}
-need_component fmt rustfmt
-need_component clippy clippy
+deploy/prerequisites.sh
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The multi-process tests start the yrd-node binary: build it first.
+cargo build --workspace --bins --locked
 cargo test --workspace --locked

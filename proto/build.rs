@@ -3,11 +3,12 @@
 
 use std::path::PathBuf;
 
-const PROTO_FILES: [&str; 4] = [
+const PROTO_FILES: [&str; 5] = [
     "proto/yrd/v1/transaction.proto",
     "proto/yrd/v1/ledger.proto",
     "proto/yrd/v1/state.proto",
     "proto/yrd/v1/service.proto",
+    "proto/yrd/v1/consensus.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -4,6 +4,7 @@
 //! This crate is the wire boundary: business code builds its domain types from these messages
 //! with `TryFrom` (in `yrd-chaincode`) and never works on raw protobuf.
 
+pub mod block;
 pub mod limits;
 pub mod signing;
 

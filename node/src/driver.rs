@@ -1,0 +1,728 @@
+//! The consensus driver: the one place that turns the consensus core's outputs into I/O. It owns
+//! the core, builds and validates blocks, executes decided blocks through the chaincode and
+//! commits them, catches up from peers, and admits gossiped transactions.
+//!
+//! Invariants kept here:
+//! - outputs of one `handle` call are executed in order, and `Persist` is durable (a synced
+//!   RocksDB write) before any later output, so no vote leaves before the safety data is on disk;
+//! - a block is committed only with a commit certificate that verifies against the validator set
+//!   of its height, and only if executing it reproduces its header's receipts and state roots;
+//!   a certified block whose execution disagrees is a broken invariant and stops the node;
+//! - heights are committed one after another, each on top of the previous block hash.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ed25519_dalek::{Signer, SigningKey};
+use prost::Message;
+use tokio::sync::{broadcast, mpsc, watch};
+use tracing::{debug, info, warn};
+use yrd_chaincode::members::validator_set_for_height;
+use yrd_chaincode::state::Overlay;
+use yrd_chaincode::{execute_block, BlockContext, BlockOutcome, StateRead};
+use yrd_consensus::{
+    BlockHash, CommitCertificate, Config, Consensus, Ed25519, Height, Input, Output, PublicKey,
+    Round, SafetyData, Signature, TimeoutConfig, ValidatorSet,
+};
+use yrd_proto::block::{block_hash, merkle_root, next_state_root, receipts_root, write_set_hash};
+use yrd_proto::limits::{BLOCK_BYTES_MAX, BLOCK_TRANSACTIONS_MAX};
+use yrd_proto::signing::{verify_transactions, Hash, VerifiedTransaction};
+use yrd_proto::v1;
+
+use crate::admission::{admit, now_ms};
+use crate::config::ConsensusConfig;
+use crate::mempool::Mempool;
+use crate::network::{NetworkEvent, NetworkHandle};
+use crate::storage::{CommitBatch, Store};
+use crate::wire;
+
+/// Blocks executed ahead of their decision, kept by hash; cleared at every commit.
+const PREPARED_BLOCKS_MAX: usize = 16;
+/// Blocks asked of a peer at once when catching up.
+const SYNC_BATCH_BLOCKS: u32 = 32;
+/// Timeouts waiting to be handed to the core.
+const TIMEOUT_QUEUE: usize = 1_024;
+/// Transactions in one gossiped batch, at most.
+const GOSSIP_BATCH_TRANSACTIONS_MAX: usize = 1_024;
+/// Without progress for this long, the driver re-sends its messages and asks peers for blocks.
+const STALL_MS: u64 = 2_000;
+
+/// Why the driver stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum DriverError {
+    /// Storage failed; the node cannot continue safely.
+    #[error("storage: {0}")]
+    Storage(String),
+    /// A node invariant is broken (for example a certified block that executes differently).
+    #[error("invariant broken: {0}")]
+    Invariant(String),
+}
+
+/// What the rest of the node shares with the driver.
+#[derive(Clone)]
+pub struct Shared {
+    /// The chain id.
+    pub chain_id: String,
+    /// The database.
+    pub store: Arc<Store>,
+    /// The mempool.
+    pub mempool: Arc<Mempool>,
+    /// The network.
+    pub network: NetworkHandle,
+    /// Heights committed, as they are committed.
+    pub commits: broadcast::Sender<u64>,
+    /// Whether this node is a validator of the current height.
+    pub is_validator: Arc<AtomicBool>,
+    /// This node's public key.
+    pub node_public_key: [u8; 32],
+}
+
+/// A block executed before its decision.
+struct Prepared {
+    block: v1::Block,
+    outcome: BlockOutcome,
+    state_root: Hash,
+}
+
+/// Why a proposed or synced block is not valid.
+#[derive(Debug)]
+struct Invalid(String);
+
+/// The driver's state.
+pub struct Driver {
+    shared: Shared,
+    key: SigningKey,
+    config: ConsensusConfig,
+    consensus: Option<Consensus<Ed25519>>,
+    validators: Option<ValidatorSet>,
+    prepared: BTreeMap<[u8; 32], Prepared>,
+    timeouts_tx: mpsc::Sender<yrd_consensus::Timeout>,
+    timeouts_rx: mpsc::Receiver<yrd_consensus::Timeout>,
+    waiting_value: Option<(Height, Round, Instant)>,
+    highest_seen: u64,
+    last_progress: Instant,
+}
+
+fn storage(error: impl std::fmt::Display) -> DriverError {
+    DriverError::Storage(error.to_string())
+}
+
+impl Driver {
+    /// A driver for `shared` signing with `key`.
+    #[must_use]
+    pub fn new(shared: Shared, key: SigningKey, config: ConsensusConfig) -> Self {
+        let (timeouts_tx, timeouts_rx) = mpsc::channel(TIMEOUT_QUEUE);
+        Self {
+            shared,
+            key,
+            config,
+            consensus: None,
+            validators: None,
+            prepared: BTreeMap::new(),
+            timeouts_tx,
+            timeouts_rx,
+            waiting_value: None,
+            highest_seen: 0,
+            last_progress: Instant::now(),
+        }
+    }
+
+    fn public_key(&self) -> [u8; 32] {
+        self.key.verifying_key().to_bytes()
+    }
+
+    /// The validator set that decides `height`, from the committed state.
+    fn validator_set_for(&self, height: u64) -> Result<ValidatorSet, DriverError> {
+        let state = self.shared.store.state();
+        let records = validator_set_for_height(&state, height).map_err(storage)?;
+        wire::validator_set(&records)
+            .map_err(|e| DriverError::Invariant(format!("validator set of height {height}: {e}")))
+    }
+
+    /// Starts consensus at the height after the tip (as a validator if the set includes us).
+    fn start_height(&mut self) -> Result<(), DriverError> {
+        let height = self.shared.store.tip().height + 1;
+        let validators = self.validator_set_for(height)?;
+        let ours = validators.index_of(&PublicKey(self.public_key())).is_some();
+        self.shared.is_validator.store(ours, Ordering::Relaxed);
+        self.validators = Some(validators.clone());
+        self.prepared.clear();
+        self.waiting_value = None;
+        if !ours {
+            self.consensus = None;
+            return Ok(());
+        }
+        if self.consensus.is_none() {
+            let config = Config {
+                chain_id: self.shared.chain_id.clone(),
+                public_key: PublicKey(self.public_key()),
+                timeouts: TimeoutConfig {
+                    propose_base_ms: self.config.timeout_propose_ms,
+                    propose_delta_ms: self.config.timeout_propose_ms / 2,
+                    prevote_base_ms: self.config.timeout_vote_ms,
+                    prevote_delta_ms: self.config.timeout_vote_ms / 2,
+                    precommit_base_ms: self.config.timeout_vote_ms,
+                    precommit_delta_ms: self.config.timeout_vote_ms / 2,
+                },
+                scheme: Ed25519,
+                breaks: Default::default(),
+            };
+            let saved = self.shared.store.load_safety_data().map_err(storage)?;
+            let consensus = match saved {
+                Some(bytes) => {
+                    let safety = SafetyData::decode(&bytes).map_err(|e| {
+                        DriverError::Invariant(format!(
+                            "stored consensus safety data does not decode: {e}"
+                        ))
+                    })?;
+                    info!(height = safety.height.0, "restoring consensus safety data");
+                    Consensus::restore(config, safety)
+                }
+                None => Consensus::new(config),
+            }
+            .map_err(|e| DriverError::Invariant(format!("consensus: {e}")))?;
+            self.consensus = Some(consensus);
+        }
+        info!(height, "starting height as a validator");
+        self.feed(Input::StartHeight {
+            height: Height(height),
+            validators,
+        })
+    }
+
+    /// Hands an input to the core and executes its outputs, and those of the inputs they cause.
+    fn feed(&mut self, input: Input) -> Result<(), DriverError> {
+        let mut inputs = VecDeque::from([input]);
+        while let Some(input) = inputs.pop_front() {
+            let Some(consensus) = self.consensus.as_mut() else {
+                return Ok(());
+            };
+            let outputs = consensus.handle(input);
+            for output in outputs {
+                if let Some(next) = self.execute(output)? {
+                    inputs.push_back(next);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Executes one output; returns the input it answers with, if any.
+    fn execute(&mut self, output: Output) -> Result<Option<Input>, DriverError> {
+        match output {
+            Output::Persist(safety) => {
+                self.shared
+                    .store
+                    .save_safety_data(&safety.encode())
+                    .map_err(storage)?;
+                Ok(None)
+            }
+            Output::Sign(request) => {
+                let message = request.message(&self.shared.chain_id);
+                let signature = Signature(self.key.sign(&message).to_bytes());
+                Ok(Some(Input::Signed { request, signature }))
+            }
+            Output::BroadcastProposal { proposal, payload } => {
+                self.broadcast(wire::proposal_to_wire(&proposal, payload));
+                Ok(None)
+            }
+            Output::BroadcastVote(vote) => {
+                self.broadcast(wire::vote_to_wire(&vote));
+                Ok(None)
+            }
+            Output::ScheduleTimeout {
+                timeout,
+                duration_ms,
+            } => {
+                let sender = self.timeouts_tx.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(duration_ms)).await;
+                    // A closed channel means the driver stopped; nothing to do.
+                    let _ = sender.send(timeout).await;
+                });
+                Ok(None)
+            }
+            Output::GetValue { height, round } => {
+                if self.shared.mempool.is_empty() && self.config.empty_block_wait_ms > 0 {
+                    let deadline =
+                        Instant::now() + Duration::from_millis(self.config.empty_block_wait_ms);
+                    self.waiting_value = Some((height, round, deadline));
+                    return Ok(None);
+                }
+                self.propose(height, round).map(Some)
+            }
+            Output::ValidateValue {
+                height,
+                round,
+                block_hash,
+                payload,
+            } => {
+                let valid = match self.validate(height.0, Some(round), &block_hash, &payload) {
+                    Ok(prepared) => {
+                        if self.prepared.len() >= PREPARED_BLOCKS_MAX {
+                            self.prepared.pop_first();
+                        }
+                        self.prepared.insert(block_hash.0, prepared);
+                        true
+                    }
+                    Err(Invalid(reason)) => {
+                        warn!(height = height.0, round = round.0, %reason, "proposed block is invalid");
+                        false
+                    }
+                };
+                Ok(Some(Input::ValueValidity {
+                    height,
+                    block_hash,
+                    valid,
+                }))
+            }
+            Output::Decide {
+                height,
+                block_hash,
+                payload,
+                certificate,
+            } => {
+                self.commit(height.0, &block_hash, &payload, &certificate)?;
+                self.start_height()?;
+                Ok(None)
+            }
+            Output::Evidence(evidence) => {
+                warn!(?evidence, "validator misbehaviour detected");
+                Ok(None)
+            }
+            Output::Rejected(error) => {
+                debug!(%error, "consensus input rejected");
+                Ok(None)
+            }
+        }
+    }
+
+    fn broadcast(&self, message: v1::ConsensusMessage) {
+        if let Err(error) = self
+            .shared
+            .network
+            .broadcast_consensus(message.encode_to_vec())
+        {
+            warn!(%error, "consensus message not sent");
+        }
+    }
+
+    /// Builds, executes and offers the block for `height`.
+    fn propose(&mut self, height: Height, round: Round) -> Result<Input, DriverError> {
+        self.waiting_value = None;
+        let tip = self.shared.store.tip();
+        let time_ms = now_ms().max(tip.time_ms + 1);
+        let transactions: Vec<VerifiedTransaction> = self
+            .shared
+            .mempool
+            .batch(
+                self.config.block_transactions_max,
+                self.config.block_bytes_max,
+                time_ms,
+            )
+            .iter()
+            .map(|t| (**t).clone())
+            .collect();
+        let (block, prepared) =
+            self.execute_block_at(height.0, time_ms, self.public_key(), transactions)?;
+        let hash = block_hash(&block.header.clone().unwrap_or_default())
+            .map_err(|e| DriverError::Invariant(e.to_string()))?;
+        info!(
+            height = height.0,
+            round = round.0,
+            transactions = block.transactions.len(),
+            "proposing block"
+        );
+        let payload = block.encode_to_vec();
+        self.prepared.insert(hash, prepared);
+        Ok(Input::ProposeValue {
+            height,
+            round,
+            block_hash: BlockHash(hash),
+            payload,
+        })
+    }
+
+    /// Executes transactions as block `height` over the committed state and builds its header.
+    fn execute_block_at(
+        &self,
+        height: u64,
+        time_ms: u64,
+        proposer: [u8; 32],
+        transactions: Vec<VerifiedTransaction>,
+    ) -> Result<(v1::Block, Prepared), DriverError> {
+        let tip = self.shared.store.tip();
+        let state = self.shared.store.state();
+        let context = BlockContext {
+            chain_id: self.shared.chain_id.clone(),
+            height,
+            time_ms,
+        };
+        let outcome = execute_block(&state, &context, &transactions)
+            .map_err(|e| DriverError::Invariant(format!("executing block {height}: {e}")))?;
+        // A read that failed inside RocksDB reads as absent: such an outcome is not to be used.
+        state.check().map_err(storage)?;
+        let state_root = next_state_root(&tip.state_root, &write_set_hash(&outcome.writes));
+        let validator_set_hash = self.validator_set_for(height)?.hash();
+        let mut after = Overlay::new(&state as &dyn StateRead);
+        after.absorb(outcome.writes.clone());
+        let next = validator_set_for_height(&after, height + 1).map_err(storage)?;
+        let next_validator_set_hash = wire::validator_set(&next)
+            .map_err(|e| DriverError::Invariant(format!("next validator set: {e}")))?
+            .hash();
+        let hashes: Vec<Hash> = transactions.iter().map(|t| t.hash).collect();
+        let header = v1::BlockHeader {
+            chain_id: self.shared.chain_id.clone(),
+            height,
+            parent_hash: tip.block_hash.to_vec(),
+            time_ms,
+            proposer: proposer.to_vec(),
+            transactions_root: merkle_root(&hashes).to_vec(),
+            receipts_root: receipts_root(&outcome.receipts).to_vec(),
+            state_root: state_root.to_vec(),
+            validator_set_hash: validator_set_hash.to_vec(),
+            next_validator_set_hash: next_validator_set_hash.to_vec(),
+            transaction_count: u32::try_from(transactions.len()).unwrap_or(u32::MAX),
+        };
+        let block = v1::Block {
+            header: Some(header),
+            transactions: transactions.into_iter().map(|t| t.envelope).collect(),
+        };
+        Ok((
+            block.clone(),
+            Prepared {
+                block,
+                outcome,
+                state_root,
+            },
+        ))
+    }
+
+    /// Checks a block for `height` (proposed in `round`, or synced when `round` is `None`):
+    /// decodes it, verifies every signature, re-executes it and compares its header.
+    fn validate(
+        &self,
+        height: u64,
+        round: Option<Round>,
+        hash: &BlockHash,
+        payload: &[u8],
+    ) -> Result<Prepared, Invalid> {
+        if payload.len() > BLOCK_BYTES_MAX {
+            return Err(Invalid(format!("block is {} bytes", payload.len())));
+        }
+        let block = v1::Block::decode(payload)
+            .map_err(|e| Invalid(format!("block does not decode: {e}")))?;
+        let header = block
+            .header
+            .clone()
+            .ok_or_else(|| Invalid("block has no header".into()))?;
+        let computed = block_hash(&header).map_err(|e| Invalid(e.to_string()))?;
+        if computed != hash.0 {
+            return Err(Invalid("block hash does not match its header".into()));
+        }
+        let tip = self.shared.store.tip();
+        if header.chain_id != self.shared.chain_id
+            || header.height != height
+            || header.height != tip.height + 1
+        {
+            return Err(Invalid(format!(
+                "header is for chain {} height {}",
+                header.chain_id, header.height
+            )));
+        }
+        if header.parent_hash != tip.block_hash {
+            return Err(Invalid(
+                "parent hash is not the last committed block".into(),
+            ));
+        }
+        if header.time_ms <= tip.time_ms {
+            return Err(Invalid("block time does not increase".into()));
+        }
+        if let Some(round) = round {
+            if header.time_ms > now_ms() + self.config.block_time_drift_ms {
+                return Err(Invalid("block time is too far in the future".into()));
+            }
+            let validators = self
+                .validators
+                .as_ref()
+                .ok_or_else(|| Invalid("no validator set".into()))?;
+            let proposer = validators
+                .key(validators.proposer(Height(height), round))
+                .map(|k| k.0.to_vec());
+            if proposer.as_deref() != Some(header.proposer.as_slice()) {
+                return Err(Invalid("header names another proposer".into()));
+            }
+        }
+        if block.transactions.len() > BLOCK_TRANSACTIONS_MAX
+            || header.transaction_count as usize != block.transactions.len()
+        {
+            return Err(Invalid("transaction count is wrong or too large".into()));
+        }
+        let verified = verify_transactions(block.transactions.clone(), &self.shared.chain_id)
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| Invalid(format!("a transaction fails verification: {e}")))?;
+        let (rebuilt, prepared) = self
+            .execute_block_at(
+                height,
+                header.time_ms,
+                header.proposer.clone().try_into().unwrap_or([0; 32]),
+                verified,
+            )
+            .map_err(|e| Invalid(e.to_string()))?;
+        let rebuilt_header = rebuilt.header.unwrap_or_default();
+        if rebuilt_header != header {
+            return Err(Invalid(
+                "header roots do not match the block's execution".into(),
+            ));
+        }
+        Ok(Prepared { block, ..prepared })
+    }
+
+    /// Commits a decided block with its certificate.
+    fn commit(
+        &mut self,
+        height: u64,
+        hash: &BlockHash,
+        payload: &[u8],
+        certificate: &CommitCertificate,
+    ) -> Result<(), DriverError> {
+        let prepared = match self.prepared.remove(&hash.0) {
+            Some(prepared) => prepared,
+            None => self.validate(height, None, hash, payload).map_err(|Invalid(reason)| {
+                DriverError::Invariant(format!("block {height} was certified by a quorum but does not execute here: {reason}"))
+            })?,
+        };
+        let transactions: Vec<Hash> = prepared
+            .outcome
+            .receipts
+            .iter()
+            .filter_map(|r| r.tx_hash.as_slice().try_into().ok())
+            .collect();
+        let committed = v1::CommittedBlock {
+            block: Some(prepared.block),
+            receipts: prepared.outcome.receipts,
+            certificate: Some(wire::certificate_to_wire(certificate)),
+        };
+        self.shared
+            .store
+            .commit_block(CommitBatch {
+                committed,
+                block_hash: hash.0,
+                writes: prepared.outcome.writes,
+                state_root: prepared.state_root,
+            })
+            .map_err(storage)?;
+        self.shared.mempool.remove(&transactions);
+        self.shared
+            .mempool
+            .prune_expired(self.shared.store.tip().time_ms);
+        self.prepared.clear();
+        self.last_progress = Instant::now();
+        info!(height, transactions = transactions.len(), "committed block");
+        // Nobody listening is fine.
+        let _ = self.shared.commits.send(height);
+        Ok(())
+    }
+
+    /// Handles a message from the network.
+    fn on_network(&mut self, event: NetworkEvent) -> Result<(), DriverError> {
+        match event {
+            NetworkEvent::Consensus { message, .. } => {
+                let Ok(message) = v1::ConsensusMessage::decode(message.as_slice()) else {
+                    debug!("undecodable consensus message dropped");
+                    return Ok(());
+                };
+                let input = match message.message {
+                    Some(v1::consensus_message::Message::Proposal(proposal)) => {
+                        self.highest_seen = self.highest_seen.max(proposal.height);
+                        match wire::proposal_from_wire(proposal) {
+                            Ok((proposal, payload)) => {
+                                // The core trusts that the payload hashes to the proposal's hash.
+                                let matches = v1::Block::decode(payload.as_slice())
+                                    .ok()
+                                    .and_then(|b| b.header)
+                                    .and_then(|h| block_hash(&h).ok())
+                                    .is_some_and(|h| h == proposal.proposal.block_hash.0);
+                                if !matches {
+                                    debug!(
+                                        "proposal whose payload does not match its hash dropped"
+                                    );
+                                    return Ok(());
+                                }
+                                Input::Proposal { proposal, payload }
+                            }
+                            Err(error) => {
+                                debug!(%error, "proposal dropped");
+                                return Ok(());
+                            }
+                        }
+                    }
+                    Some(v1::consensus_message::Message::Vote(vote)) => {
+                        self.highest_seen = self.highest_seen.max(vote.height);
+                        match wire::vote_from_wire(&vote) {
+                            Ok(vote) => Input::Vote(vote),
+                            Err(error) => {
+                                debug!(%error, "vote dropped");
+                                return Ok(());
+                            }
+                        }
+                    }
+                    None => return Ok(()),
+                };
+                self.feed(input)
+            }
+            NetworkEvent::Transactions { batch, .. } => {
+                let Ok(batch) = v1::TransactionBatch::decode(batch.as_slice()) else {
+                    return Ok(());
+                };
+                if batch.transactions.len() > GOSSIP_BATCH_TRANSACTIONS_MAX {
+                    debug!("oversized transaction batch dropped");
+                    return Ok(());
+                }
+                let results = admit(
+                    &self.shared.store,
+                    &self.shared.mempool,
+                    &self.shared.chain_id,
+                    batch.transactions,
+                );
+                let refused = results.iter().filter(|r| r.is_err()).count();
+                if refused > 0 {
+                    debug!(refused, "gossiped transactions refused");
+                }
+                self.answer_waiting_value()
+            }
+            NetworkEvent::PeersChanged { connected } => {
+                info!(connected, "peers changed");
+                Ok(())
+            }
+        }
+    }
+
+    /// Proposes now if the core waits for a value and transactions arrived or the wait is over.
+    fn answer_waiting_value(&mut self) -> Result<(), DriverError> {
+        if let Some((height, round, deadline)) = self.waiting_value {
+            if !self.shared.mempool.is_empty() || Instant::now() >= deadline {
+                let input = self.propose(height, round)?;
+                return self.feed(input);
+            }
+        }
+        Ok(())
+    }
+
+    /// Catches up from peers: fetches committed blocks after the tip, checks each certificate
+    /// against the validator set of its height, re-executes and commits.
+    async fn sync(&mut self) -> Result<(), DriverError> {
+        let from = self.shared.store.tip().height + 1;
+        let blocks = match self
+            .shared
+            .network
+            .fetch_blocks(from, SYNC_BATCH_BLOCKS)
+            .await
+        {
+            Ok(blocks) => blocks,
+            Err(error) => {
+                debug!(%error, "block fetch failed");
+                return Ok(());
+            }
+        };
+        for bytes in blocks {
+            let height = self.shared.store.tip().height + 1;
+            let Ok(committed) = v1::CommittedBlock::decode(bytes.as_slice()) else {
+                warn!("peer sent an undecodable block");
+                return Ok(());
+            };
+            let (Some(block), Some(certificate)) = (committed.block, committed.certificate) else {
+                warn!("peer sent a block without its certificate");
+                return Ok(());
+            };
+            let Ok(certificate) = wire::certificate_from_wire(&certificate) else {
+                warn!("peer sent a malformed certificate");
+                return Ok(());
+            };
+            if certificate.height.0 != height {
+                debug!(
+                    height,
+                    got = certificate.height.0,
+                    "peer sent a block for another height"
+                );
+                return Ok(());
+            }
+            let validators = self.validator_set_for(height)?;
+            if let Err(error) = certificate.verify(&validators, &self.shared.chain_id) {
+                warn!(height, %error, "peer sent a block whose certificate does not verify");
+                return Ok(());
+            }
+            let payload = block.encode_to_vec();
+            match self.consensus.as_ref() {
+                Some(consensus) if consensus.height().0 == height => {
+                    self.feed(Input::DecidedElsewhere {
+                        block_hash: certificate.block_hash,
+                        payload,
+                        certificate,
+                    })?;
+                }
+                _ => {
+                    self.commit(height, &certificate.block_hash, &payload, &certificate)?;
+                    self.start_height()?;
+                }
+            }
+            info!(height, "caught up one block from a peer");
+        }
+        Ok(())
+    }
+
+    /// Runs until `shutdown` turns true or an invariant breaks.
+    pub async fn run(
+        mut self,
+        mut events: mpsc::Receiver<NetworkEvent>,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> Result<(), DriverError> {
+        self.start_height()?;
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_sync = Instant::now();
+        loop {
+            tokio::select! {
+                changed = shutdown.changed() => {
+                    if changed.is_err() || *shutdown.borrow() {
+                        info!("driver stopping");
+                        return Ok(());
+                    }
+                }
+                Some(timeout) = self.timeouts_rx.recv() => {
+                    self.feed(Input::TimeoutFired(timeout))?;
+                }
+                event = events.recv() => {
+                    match event {
+                        Some(event) => self.on_network(event)?,
+                        None => return Err(DriverError::Invariant("network stopped".into())),
+                    }
+                }
+                _ = tick.tick() => {
+                    self.answer_waiting_value()?;
+                    let stalled = self.last_progress.elapsed() >= Duration::from_millis(STALL_MS);
+                    let behind = self.highest_seen > self.shared.store.tip().height + 1;
+                    let observer = self.consensus.is_none();
+                    if (behind || stalled || observer) && last_sync.elapsed() >= Duration::from_millis(if behind { 100 } else { 500 }) {
+                        last_sync = Instant::now();
+                        self.sync().await?;
+                    }
+                    if stalled {
+                        if let Some(consensus) = self.consensus.as_ref() {
+                            let outputs = consensus.rebroadcast();
+                            for output in outputs {
+                                if let Some(input) = self.execute(output)? {
+                                    self.feed(input)?;
+                                }
+                            }
+                        }
+                        self.last_progress = Instant::now();
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! The mempool: verified transactions waiting for a block, bounded in count and bytes,
+//! de-duplicated by hash, handed out in arrival order.
+//!
+//! Invariants: `len() <= transactions_max` and `bytes() <= bytes_max` at all times; a hash is
+//! held at most once; nothing enters without having passed stateless verification (the
+//! caller holds a `VerifiedTransaction`, which only `yrd_proto::signing` makes).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use yrd_proto::signing::{Hash, VerifiedTransaction};
+
+/// Why a transaction was not admitted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AdmitError {
+    /// The mempool holds as many transactions or bytes as allowed.
+    #[error("mempool is full ({transactions} transactions, {bytes} bytes)")]
+    Full {
+        /// Transactions held.
+        transactions: usize,
+        /// Bytes held.
+        bytes: usize,
+    },
+    /// The same transaction is already waiting.
+    #[error("transaction is already in the mempool")]
+    Duplicate,
+}
+
+/// A waiting transaction.
+struct Entry {
+    transaction: Arc<VerifiedTransaction>,
+    bytes: usize,
+    sequence: u64,
+}
+
+#[derive(Default)]
+struct Inner {
+    by_hash: HashMap<Hash, Entry>,
+    /// Arrival order: sequence -> hash. Ordered, so block contents never depend on hash order.
+    order: BTreeMap<u64, Hash>,
+    bytes: usize,
+    next_sequence: u64,
+}
+
+/// The bounded mempool, shared by the gRPC service, the network and the consensus driver.
+pub struct Mempool {
+    inner: Mutex<Inner>,
+    transactions_max: usize,
+    bytes_max: usize,
+}
+
+impl Mempool {
+    /// An empty mempool with its bounds.
+    #[must_use]
+    pub fn new(transactions_max: usize, bytes_max: usize) -> Self {
+        Self {
+            inner: Mutex::new(Inner::default()),
+            transactions_max,
+            bytes_max,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave the maps half-updated in a way that
+        // breaks the bounds, so a poisoned lock is still usable.
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Admits a verified transaction of `bytes` encoded bytes.
+    pub fn insert(&self, transaction: VerifiedTransaction, bytes: usize) -> Result<(), AdmitError> {
+        let mut inner = self.lock();
+        if inner.by_hash.contains_key(&transaction.hash) {
+            return Err(AdmitError::Duplicate);
+        }
+        if inner.by_hash.len() >= self.transactions_max || inner.bytes + bytes > self.bytes_max {
+            return Err(AdmitError::Full {
+                transactions: inner.by_hash.len(),
+                bytes: inner.bytes,
+            });
+        }
+        let sequence = inner.next_sequence;
+        inner.next_sequence += 1;
+        inner.order.insert(sequence, transaction.hash);
+        inner.bytes += bytes;
+        inner.by_hash.insert(
+            transaction.hash,
+            Entry {
+                transaction: Arc::new(transaction),
+                bytes,
+                sequence,
+            },
+        );
+        Ok(())
+    }
+
+    /// Whether a hash is waiting.
+    #[must_use]
+    pub fn contains(&self, hash: &Hash) -> bool {
+        self.lock().by_hash.contains_key(hash)
+    }
+
+    /// Up to `transactions_max` transactions and about `bytes_max` bytes, oldest first, skipping
+    /// those whose validity ends before `block_time_ms`. They stay in the mempool until removed.
+    #[must_use]
+    pub fn batch(
+        &self,
+        transactions_max: usize,
+        bytes_max: usize,
+        block_time_ms: u64,
+    ) -> Vec<Arc<VerifiedTransaction>> {
+        let inner = self.lock();
+        let mut batch = Vec::new();
+        let mut bytes = 0usize;
+        for hash in inner.order.values() {
+            if batch.len() >= transactions_max {
+                break;
+            }
+            let Some(entry) = inner.by_hash.get(hash) else {
+                continue;
+            };
+            if entry.transaction.body.valid_until_ms < block_time_ms {
+                continue;
+            }
+            if bytes + entry.bytes > bytes_max {
+                break;
+            }
+            bytes += entry.bytes;
+            batch.push(Arc::clone(&entry.transaction));
+        }
+        batch
+    }
+
+    /// Removes transactions (committed, or found invalid).
+    pub fn remove(&self, hashes: &[Hash]) {
+        let mut inner = self.lock();
+        for hash in hashes {
+            if let Some(entry) = inner.by_hash.remove(hash) {
+                inner.order.remove(&entry.sequence);
+                inner.bytes -= entry.bytes;
+            }
+        }
+    }
+
+    /// Drops every transaction whose validity ended before `block_time_ms`; returns how many.
+    pub fn prune_expired(&self, block_time_ms: u64) -> usize {
+        let expired: Vec<Hash> = {
+            let inner = self.lock();
+            inner
+                .by_hash
+                .iter()
+                .filter(|(_, entry)| entry.transaction.body.valid_until_ms < block_time_ms)
+                .map(|(hash, _)| *hash)
+                .collect()
+        };
+        self.remove(&expired);
+        expired.len()
+    }
+
+    /// Transactions waiting.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.lock().by_hash.len()
+    }
+
+    /// Whether nothing waits.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Encoded bytes waiting.
+    #[must_use]
+    pub fn bytes(&self) -> usize {
+        self.lock().bytes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use yrd_chaincode::testkit::{test_key, Harness};
+    use yrd_proto::signing::verify_transaction;
+    use yrd_proto::v1::{self, transaction_body::Action};
+
+    fn transaction(nonce: u64, valid_until_ms: u64) -> VerifiedTransaction {
+        let body = v1::TransactionBody {
+            chain_id: "yrd-test".into(),
+            nonce,
+            valid_until_ms,
+            action: Some(Action::ConfirmReceivable(v1::ConfirmReceivable {
+                receivable_id: "R".into(),
+            })),
+        };
+        let envelope = Harness::sign(&body, &[&test_key("k")]);
+        verify_transaction(envelope, "yrd-test").expect("verify")
+    }
+
+    #[test]
+    fn bounded_deduplicated_and_ordered() {
+        let mempool = Mempool::new(3, 10_000);
+        for nonce in 0..3 {
+            mempool
+                .insert(transaction(nonce, 100), 100)
+                .expect("insert");
+        }
+        assert_eq!(
+            mempool.insert(transaction(0, 100), 100),
+            Err(AdmitError::Duplicate)
+        );
+        assert!(matches!(
+            mempool.insert(transaction(9, 100), 100),
+            Err(AdmitError::Full { .. })
+        ));
+        let batch = mempool.batch(10, 10_000, 0);
+        assert_eq!(
+            batch.iter().map(|t| t.body.nonce).collect::<Vec<_>>(),
+            vec![0, 1, 2]
+        );
+        mempool.remove(&[batch[1].hash]);
+        assert_eq!(mempool.len(), 2);
+        assert_eq!(mempool.bytes(), 200);
+        assert_eq!(mempool.batch(1, 10_000, 0).len(), 1);
+        assert_eq!(mempool.batch(10, 150, 0).len(), 1);
+    }
+
+    #[test]
+    fn byte_bound_and_expiry() {
+        let mempool = Mempool::new(100, 250);
+        mempool.insert(transaction(1, 50), 100).expect("insert");
+        mempool.insert(transaction(2, 500), 100).expect("insert");
+        assert!(matches!(
+            mempool.insert(transaction(3, 500), 100),
+            Err(AdmitError::Full { .. })
+        ));
+        assert_eq!(
+            mempool.batch(10, 1_000, 60).len(),
+            1,
+            "expired transactions are not proposed"
+        );
+        assert_eq!(mempool.prune_expired(60), 1);
+        assert_eq!(mempool.len(), 1);
+    }
+}

@@ -1,0 +1,119 @@
+//! Starting a node from its configuration: storage, mempool, network, consensus driver and
+//! gRPC services wired together, running until a shutdown signal.
+
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tokio::sync::{broadcast, watch};
+use tracing::{error, info};
+
+use crate::config::{parse_key_hex, GenesisFile, NodeConfig};
+use crate::driver::{Driver, Shared};
+use crate::keyfile;
+use crate::mempool::Mempool;
+use crate::network::{self, BlockSource, NetworkConfig};
+use crate::rpc;
+use crate::storage::Store;
+
+/// Committed heights buffered for subscribers (waiting clients, block streams).
+const COMMIT_NOTICES: usize = 1_024;
+/// Largest batch of encoded blocks served to a syncing peer, in bytes.
+const SYNC_BYTES_MAX: usize = 16 * 1024 * 1024;
+
+/// Serves committed blocks to syncing peers from the store.
+struct StoreBlocks(Arc<Store>);
+
+impl BlockSource for StoreBlocks {
+    fn blocks_from(&self, from_height: u64, max_blocks: u32, max_bytes: usize) -> Vec<Vec<u8>> {
+        self.0
+            .blocks_bytes_from(from_height, max_blocks, max_bytes.min(SYNC_BYTES_MAX))
+            .unwrap_or_else(|e| {
+                error!(%e, "reading blocks for a peer failed");
+                Vec::new()
+            })
+    }
+}
+
+/// Runs the node described by the configuration file at `path` until SIGINT or SIGTERM.
+pub async fn run(path: &Path) -> anyhow::Result<()> {
+    let config = NodeConfig::load(path)?;
+    let key = keyfile::read(&config.key_file)?;
+    let genesis = GenesisFile::load(&config.genesis)?;
+    let store = Arc::new(
+        Store::open(&config.data_dir)
+            .with_context(|| format!("opening {}", config.data_dir.display()))?,
+    );
+    store.init_genesis(&genesis)?;
+    let tip = store.tip();
+    info!(chain = %genesis.chain_id, height = tip.height, "database open");
+
+    let mut allowed_keys: Vec<[u8; 32]> = Vec::new();
+    let current = yrd_chaincode::members::validator_set_for_height(&store.state(), tip.height + 1)?;
+    for record in genesis.validators.iter().chain(current.iter()) {
+        if let Ok(public_key) = <[u8; 32]>::try_from(record.public_key.as_slice()) {
+            if !allowed_keys.contains(&public_key) {
+                allowed_keys.push(public_key);
+            }
+        }
+    }
+    for observer in &config.observers {
+        allowed_keys.extend(parse_key_hex(observer));
+    }
+    let network_config = NetworkConfig {
+        chain_id: genesis.chain_id.clone(),
+        secret_key: key.to_bytes(),
+        listen: config.p2p_listen.parse()?,
+        peers: config
+            .peers
+            .iter()
+            .map(|p| p.parse())
+            .collect::<Result<_, _>>()?,
+        allowed_keys,
+    };
+    let (network, events, network_task) =
+        network::start(network_config, Arc::new(StoreBlocks(Arc::clone(&store)))).await?;
+    let mempool = Arc::new(Mempool::new(
+        config.mempool.transactions_max,
+        config.mempool.bytes_max,
+    ));
+    let (commits, _) = broadcast::channel(COMMIT_NOTICES);
+    let shared = Shared {
+        chain_id: genesis.chain_id.clone(),
+        store,
+        mempool,
+        network,
+        commits,
+        is_validator: Arc::new(AtomicBool::new(false)),
+        node_public_key: key.verifying_key().to_bytes(),
+    };
+    let (shutdown, shutdown_signal) = watch::channel(false);
+    let services = rpc::Services::new(shared.clone());
+    let grpc = tokio::spawn(rpc::serve(
+        services,
+        config.grpc_listen,
+        shutdown_signal.clone(),
+    ));
+    info!(grpc = %config.grpc_listen, p2p = %config.p2p_listen, "node started");
+    let driver = tokio::spawn(
+        Driver::new(shared, key, config.consensus.clone()).run(events, shutdown_signal),
+    );
+
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let outcome = tokio::select! {
+        _ = tokio::signal::ctrl_c() => Ok(()),
+        _ = terminate.recv() => Ok(()),
+        result = driver => match result {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(anyhow::anyhow!("node stopped: {e}")),
+            Err(e) => Err(anyhow::anyhow!("consensus driver panicked: {e}")),
+        },
+    };
+    let _ = shutdown.send(true);
+    network_task.abort();
+    if let Ok(Ok(Err(e))) = tokio::time::timeout(std::time::Duration::from_secs(5), grpc).await {
+        error!(%e, "gRPC server failed");
+    }
+    outcome
+}

@@ -1,0 +1,430 @@
+//! The gRPC services members use: `Ledger` (submit, wait, read transactions and blocks, stream
+//! blocks, status) and `Registry` (queries of each registry), plus gRPC health and server
+//! reflection so standard tools work.
+//!
+//! Invariants: request sizes are bounded by the server's decoding limit before any handler
+//! runs; every error maps to a documented status code (INVALID_ARGUMENT, PERMISSION_DENIED,
+//! NOT_FOUND, ALREADY_EXISTS, RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED, INTERNAL); nothing a
+//! client sends is trusted before `admission` has verified it.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use futures::Stream;
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+use yrd_chaincode::credit::Viewer;
+use yrd_chaincode::{credit, funds, keys, receivables, StateRead, Uscc};
+use yrd_proto::signing::Hash;
+use yrd_proto::v1::{self, ledger_server::Ledger, registry_server::Registry};
+
+use crate::admission::{admit, AdmissionError};
+use crate::driver::Shared;
+
+/// Largest request accepted, in bytes: one transaction and its framing.
+pub const REQUEST_BYTES_MAX: usize = yrd_proto::limits::TRANSACTION_BYTES_MAX + 4 * 1024;
+/// Largest response sent, in bytes: one block.
+pub const RESPONSE_BYTES_MAX: usize = yrd_proto::limits::MESSAGE_BYTES_MAX;
+/// Longest a client may wait for a commit, ms; also the default when it names no deadline.
+pub const WAIT_MS_MAX: u64 = 60_000;
+/// Blocks buffered per block stream.
+const STREAM_BUFFER_BLOCKS: usize = 16;
+/// Transactions gossiped in one batch, at most.
+const GOSSIP_BATCH_MAX: usize = 256;
+/// Transactions waiting to be gossiped, at most.
+const GOSSIP_QUEUE: usize = 16_384;
+
+/// The services' state.
+#[derive(Clone)]
+pub struct Services {
+    shared: Shared,
+    gossip: mpsc::Sender<v1::SignedTransaction>,
+}
+
+fn admission_status(error: AdmissionError) -> Status {
+    match error {
+        AdmissionError::Invalid(m) => Status::invalid_argument(m),
+        AdmissionError::PermissionDenied(m) => Status::permission_denied(m),
+        AdmissionError::AlreadyCommitted { .. } => Status::already_exists(error.to_string()),
+        AdmissionError::Overloaded(m) => Status::resource_exhausted(m),
+        AdmissionError::Storage(m) => Status::internal(m),
+    }
+}
+
+fn internal(error: impl std::fmt::Display) -> Status {
+    Status::internal(error.to_string())
+}
+
+fn hash_of(bytes: &[u8]) -> Result<Hash, Status> {
+    bytes
+        .try_into()
+        .map_err(|_| Status::invalid_argument(format!("a hash is 32 bytes, found {}", bytes.len())))
+}
+
+/// The deadline the client asked for (`grpc-timeout`), capped at [`WAIT_MS_MAX`].
+fn wait_limit<T>(request: &Request<T>) -> Duration {
+    let asked = request
+        .metadata()
+        .get("grpc-timeout")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|text| {
+            let (digits, unit) = text.split_at(text.len().checked_sub(1)?);
+            let value: u64 = digits.parse().ok()?;
+            Some(match unit {
+                "H" => value.saturating_mul(3_600_000),
+                "M" => value.saturating_mul(60_000),
+                "S" => value.saturating_mul(1_000),
+                "m" => value,
+                "u" => value / 1_000,
+                "n" => value / 1_000_000,
+                _ => return None,
+            })
+        });
+    Duration::from_millis(asked.unwrap_or(WAIT_MS_MAX).min(WAIT_MS_MAX))
+}
+
+impl Services {
+    /// The services over the node's shared state; spawns the transaction gossip batcher.
+    #[must_use]
+    pub fn new(shared: Shared) -> Self {
+        let (gossip, queue) = mpsc::channel(GOSSIP_QUEUE);
+        tokio::spawn(gossip_batches(shared.clone(), queue));
+        Self { shared, gossip }
+    }
+
+    fn submit_one(&self, transaction: Option<v1::SignedTransaction>) -> Result<Hash, Status> {
+        let transaction =
+            transaction.ok_or_else(|| Status::invalid_argument("transaction is missing"))?;
+        let result = admit(
+            &self.shared.store,
+            &self.shared.mempool,
+            &self.shared.chain_id,
+            vec![transaction.clone()],
+        )
+        .pop()
+        .unwrap_or_else(|| Err(AdmissionError::Storage("admission returned nothing".into())));
+        let hash = result.map_err(admission_status)?;
+        // A full gossip queue only delays spreading: this node proposes it or peers fetch blocks.
+        let _ = self.gossip.try_send(transaction);
+        Ok(hash)
+    }
+
+    /// Waits until `hash` is committed or `limit` passes.
+    async fn wait_for(&self, hash: Hash, limit: Duration) -> Result<v1::TransactionResult, Status> {
+        let mut commits = self.shared.commits.subscribe();
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            if let Some(result) = self.transaction_result(&hash)? {
+                return Ok(result);
+            }
+            match tokio::time::timeout_at(deadline, commits.recv()).await {
+                Err(_) => {
+                    return Err(Status::deadline_exceeded(format!(
+                        "transaction {} not committed within {} ms",
+                        hex::encode(hash),
+                        limit.as_millis()
+                    )))
+                }
+                Ok(Ok(_) | Err(broadcast::error::RecvError::Lagged(_))) => {}
+                Ok(Err(broadcast::error::RecvError::Closed)) => {
+                    return Err(Status::unavailable("node is stopping"))
+                }
+            }
+        }
+    }
+
+    fn transaction_result(&self, hash: &Hash) -> Result<Option<v1::TransactionResult>, Status> {
+        let Some(location) = self
+            .shared
+            .store
+            .transaction_location(hash)
+            .map_err(internal)?
+        else {
+            return Ok(None);
+        };
+        let committed = self
+            .shared
+            .store
+            .block(location.height)
+            .map_err(internal)?
+            .ok_or_else(|| Status::internal("indexed block missing"))?;
+        let block = committed.block.unwrap_or_default();
+        let index = location.index as usize;
+        let block_hash = block
+            .header
+            .as_ref()
+            .and_then(|h| yrd_proto::block::block_hash(h).ok())
+            .map(|h| h.to_vec())
+            .unwrap_or_default();
+        Ok(Some(v1::TransactionResult {
+            transaction: block.transactions.get(index).cloned(),
+            receipt: committed.receipts.get(index).cloned(),
+            height: location.height,
+            tx_index: location.index,
+            block_hash,
+        }))
+    }
+}
+
+/// Gathers submitted transactions into batches and gossips them.
+async fn gossip_batches(shared: Shared, mut queue: mpsc::Receiver<v1::SignedTransaction>) {
+    while let Some(first) = queue.recv().await {
+        let mut transactions = vec![first];
+        while transactions.len() < GOSSIP_BATCH_MAX {
+            match queue.try_recv() {
+                Ok(next) => transactions.push(next),
+                Err(_) => break,
+            }
+        }
+        let batch = prost::Message::encode_to_vec(&v1::TransactionBatch { transactions });
+        if let Err(error) = shared.network.broadcast_transactions(batch) {
+            tracing::debug!(%error, "transaction batch not gossiped");
+        }
+    }
+}
+
+type BlockStream = Pin<Box<dyn Stream<Item = Result<v1::CommittedBlock, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Ledger for Services {
+    async fn submit(
+        &self,
+        request: Request<v1::SubmitRequest>,
+    ) -> Result<Response<v1::SubmitResponse>, Status> {
+        let hash = self.submit_one(request.into_inner().transaction)?;
+        Ok(Response::new(v1::SubmitResponse {
+            tx_hash: hash.to_vec(),
+        }))
+    }
+
+    async fn submit_and_wait(
+        &self,
+        request: Request<v1::SubmitRequest>,
+    ) -> Result<Response<v1::TransactionResult>, Status> {
+        let limit = wait_limit(&request);
+        let hash = self.submit_one(request.into_inner().transaction)?;
+        Ok(Response::new(self.wait_for(hash, limit).await?))
+    }
+
+    async fn wait_for_commit(
+        &self,
+        request: Request<v1::TransactionHash>,
+    ) -> Result<Response<v1::TransactionResult>, Status> {
+        let limit = wait_limit(&request);
+        let hash = hash_of(&request.into_inner().tx_hash)?;
+        Ok(Response::new(self.wait_for(hash, limit).await?))
+    }
+
+    async fn get_transaction(
+        &self,
+        request: Request<v1::TransactionHash>,
+    ) -> Result<Response<v1::TransactionResult>, Status> {
+        let hash = hash_of(&request.into_inner().tx_hash)?;
+        self.transaction_result(&hash)?
+            .map(Response::new)
+            .ok_or_else(|| {
+                Status::not_found(format!("no committed transaction {}", hex::encode(hash)))
+            })
+    }
+
+    async fn get_block(
+        &self,
+        request: Request<v1::GetBlockRequest>,
+    ) -> Result<Response<v1::CommittedBlock>, Status> {
+        let height = match request.into_inner().selector {
+            Some(v1::get_block_request::Selector::Height(height)) => height,
+            Some(v1::get_block_request::Selector::BlockHash(hash)) => {
+                let hash = hash_of(&hash)?;
+                self.shared
+                    .store
+                    .height_of_block(&hash)
+                    .map_err(internal)?
+                    .ok_or_else(|| Status::not_found("no block with that hash"))?
+            }
+            None => return Err(Status::invalid_argument("give a height or a block hash")),
+        };
+        self.shared
+            .store
+            .block(height)
+            .map_err(internal)?
+            .map(Response::new)
+            .ok_or_else(|| Status::not_found(format!("no block at height {height}")))
+    }
+
+    type StreamBlocksStream = BlockStream;
+
+    async fn stream_blocks(
+        &self,
+        request: Request<v1::StreamBlocksRequest>,
+    ) -> Result<Response<Self::StreamBlocksStream>, Status> {
+        let mut next = request.into_inner().from_height.max(1);
+        let (sender, receiver) = mpsc::channel(STREAM_BUFFER_BLOCKS);
+        let shared = self.shared.clone();
+        tokio::spawn(async move {
+            let mut commits = shared.commits.subscribe();
+            loop {
+                while next <= shared.store.tip().height {
+                    let item = shared
+                        .store
+                        .block(next)
+                        .map_err(internal)
+                        .and_then(|b| b.ok_or_else(|| Status::internal("block missing")));
+                    let failed = item.is_err();
+                    if sender.send(item).await.is_err() || failed {
+                        return;
+                    }
+                    next += 1;
+                }
+                match commits.recv().await {
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+    }
+
+    async fn get_status(
+        &self,
+        _request: Request<v1::StatusRequest>,
+    ) -> Result<Response<v1::StatusResponse>, Status> {
+        let tip = self.shared.store.tip();
+        Ok(Response::new(v1::StatusResponse {
+            chain_id: self.shared.chain_id.clone(),
+            height: tip.height,
+            last_block_hash: tip.block_hash.to_vec(),
+            state_root: tip.state_root.to_vec(),
+            validator: self.shared.is_validator.load(Ordering::Relaxed),
+            peers: u32::try_from(self.shared.network.connected_peers()).unwrap_or(u32::MAX),
+            node_public_key: self.shared.node_public_key.to_vec(),
+            mempool_transactions: u32::try_from(self.shared.mempool.len()).unwrap_or(u32::MAX),
+        }))
+    }
+}
+
+fn uscc(text: &str) -> Result<Uscc, Status> {
+    Uscc::parse(text).map_err(|e| Status::invalid_argument(e.to_string()))
+}
+
+#[tonic::async_trait]
+impl Registry for Services {
+    async fn get_member(
+        &self,
+        request: Request<v1::MemberQuery>,
+    ) -> Result<Response<v1::MemberRecord>, Status> {
+        let code = uscc(&request.into_inner().uscc)?;
+        let state = self.shared.store.state();
+        let bytes = state
+            .get(&keys::member(code.as_str()))
+            .ok_or_else(|| Status::not_found(format!("{code} is not a member")))?;
+        prost::Message::decode(bytes.as_slice())
+            .map(Response::new)
+            .map_err(internal)
+    }
+
+    async fn get_credit_report(
+        &self,
+        request: Request<v1::CreditReportQuery>,
+    ) -> Result<Response<v1::CreditReportView>, Status> {
+        let query = request.into_inner();
+        let state = self.shared.store.state();
+        let viewer = if query.query_tx_hash.is_empty() {
+            Viewer::Public
+        } else {
+            let tx_hash = hash_of(&query.query_tx_hash)?;
+            let log: v1::QueryLogRecord = state
+                .get(&keys::query_log(&tx_hash))
+                .and_then(|b| prost::Message::decode(b.as_slice()).ok())
+                .ok_or_else(|| {
+                    Status::permission_denied("no recorded query with that transaction hash")
+                })?;
+            Viewer::Querier {
+                uscc: uscc(&log.querier_uscc)?,
+                query_tx_hash: tx_hash,
+            }
+        };
+        credit::report_view(
+            &state,
+            &query.report_id,
+            &viewer,
+            self.shared.store.tip().time_ms,
+        )
+        .map(Response::new)
+        .ok_or_else(|| Status::not_found(format!("no credit report {}", query.report_id)))
+    }
+
+    async fn list_credit_reports(
+        &self,
+        request: Request<v1::SubjectQuery>,
+    ) -> Result<Response<v1::CreditReportList>, Status> {
+        let subject = uscc(&request.into_inner().subject_uscc)?;
+        let state = self.shared.store.state();
+        Ok(Response::new(v1::CreditReportList {
+            reports: credit::reports_of_subject(&state, subject.as_str()),
+        }))
+    }
+
+    async fn get_receivable(
+        &self,
+        request: Request<v1::ReceivableQuery>,
+    ) -> Result<Response<v1::ReceivableView>, Status> {
+        let id = request.into_inner().receivable_id;
+        let state = self.shared.store.state();
+        receivables::receivable_view(&state, &id, self.shared.store.tip().time_ms)
+            .map(Response::new)
+            .ok_or_else(|| Status::not_found(format!("no receivable {id}")))
+    }
+
+    async fn get_fund(
+        &self,
+        request: Request<v1::FundQuery>,
+    ) -> Result<Response<v1::FundView>, Status> {
+        let id = request.into_inner().fund_id;
+        let state = self.shared.store.state();
+        funds::fund_view(&state, &id)
+            .map(Response::new)
+            .ok_or_else(|| Status::not_found(format!("no fund {id}")))
+    }
+}
+
+/// Serves the gRPC services (with health and reflection) on `address` until `shutdown`.
+pub async fn serve(
+    services: Services,
+    address: SocketAddr,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let (health_reporter, health) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<v1::ledger_server::LedgerServer<Services>>()
+        .await;
+    health_reporter
+        .set_serving::<v1::registry_server::RegistryServer<Services>>()
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(yrd_proto::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let ledger = v1::ledger_server::LedgerServer::new(services.clone())
+        .max_decoding_message_size(REQUEST_BYTES_MAX)
+        .max_encoding_message_size(RESPONSE_BYTES_MAX);
+    let registry = v1::registry_server::RegistryServer::new(services)
+        .max_decoding_message_size(REQUEST_BYTES_MAX)
+        .max_encoding_message_size(RESPONSE_BYTES_MAX);
+    tonic::transport::Server::builder()
+        .concurrency_limit_per_connection(256)
+        .add_service(health)
+        .add_service(reflection)
+        .add_service(ledger)
+        .add_service(registry)
+        .serve_with_shutdown(address, async move {
+            while !*shutdown.borrow() {
+                if shutdown.changed().await.is_err() {
+                    break;
+                }
+            }
+        })
+        .await?;
+    Ok(())
+}

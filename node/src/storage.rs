@@ -1,0 +1,1017 @@
+//! RocksDB storage of the node: the genesis, committed blocks and their indexes, the ledger
+//! state, the chain tip and the consensus safety data.
+//!
+//! # Layout
+//!
+//! One database with these column families (all keys and integers big-endian, so key order is
+//! numeric order):
+//!
+//! ```text
+//! meta          "schema"         -> u32 format version (STORAGE_FORMAT_VERSION)
+//!               "genesis"        -> encoded v1::Genesis
+//!               "genesis_sha256" -> SHA-256 of the encoded genesis (32 bytes)
+//!               "tip"            -> tip record: u8 version || u64 height || block_hash (32)
+//!                                   || state_root (32) || u64 time_ms          (81 bytes)
+//! blocks        u64 height       -> encoded v1::CommittedBlock (block, receipts, certificate)
+//! block_hashes  block hash (32)  -> u64 height
+//! transactions  tx hash (32)     -> u64 height || u32 index in the block
+//! state         chaincode key    -> chaincode value
+//! consensus     "safety"         -> the consensus safety data, opaque bytes
+//! ```
+//!
+//! # Invariants kept here
+//!
+//! - **Atomic commits.** A block, its receipts, its transaction index entries, its state writes
+//!   and the new tip are written in one `WriteBatch`: after a crash the database holds either
+//!   all of a block or none of it, and the tip always names the last stored block.
+//! - **Sync policy.** Every commit ([`Store::commit_block`]), the genesis ([`Store::init_genesis`])
+//!   and every safety-data save ([`Store::save_safety_data`]) is a synced WAL write
+//!   (`WriteOptions::set_sync(true)`): the call returns only after the write-ahead log is on
+//!   stable storage, so what was acknowledged survives `kill -9` and power loss. Safety data is
+//!   durable before the caller lets the vote it protects leave the node.
+//! - **The chain only grows by one.** A block is stored only if its height is the tip's height
+//!   plus one, its parent hash is the tip's block hash, its hash is its header's hash and its
+//!   state root chains from the tip's (`next_state_root(tip.state_root, write_set_hash)`).
+//!   A refused block writes nothing.
+//! - **Everything read from disk is validated.** Lengths are bounded before decoding; a meta
+//!   record, index entry or block that does not decode or does not match its key is reported as
+//!   [`StoreError::Corrupt`], and the node stops rather than continue on a broken database.
+//!   [`Store::open`] also checks that the tip's block is stored and hashes to the tip's hash.
+//! - **Bounded memory.** RocksDB runs with LZ4 compression, one shared LRU block cache of
+//!   [`BLOCK_CACHE_BYTES`], at most [`WRITE_BUFFERS_MAX`] memtables of [`WRITE_BUFFER_BYTES`] per
+//!   column family and [`DB_WRITE_BUFFER_BYTES`] across all of them, at most
+//!   [`OPEN_FILES_MAX`] open files and at most [`WAL_BYTES_MAX`] of write-ahead log.
+//!
+//! The transaction index points at the inclusion where the transaction was accepted if there is
+//! one (replay protection accepts a transaction at most once), and otherwise at its first
+//! inclusion (a rejected copy never moves an existing entry).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{OnceLock, PoisonError, RwLock};
+
+use prost::Message;
+use rocksdb::{
+    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Direction,
+    IteratorMode, Options, ReadOptions, SnapshotWithThreadMode, WriteBatch, WriteOptions, DB,
+};
+use yrd_chaincode::members::genesis_writes;
+use yrd_chaincode::state::{StateRead, StateScan, WriteSet};
+use yrd_proto::block::{block_hash, next_state_root, write_set_hash};
+use yrd_proto::limits::MESSAGE_BYTES_MAX;
+use yrd_proto::signing::{sha256, transaction_hash, Hash};
+use yrd_proto::v1;
+
+// ---------------------------------------------------------------- limits and names
+
+/// Version of the on-disk layout described in the module doc.
+pub const STORAGE_FORMAT_VERSION: u32 = 1;
+/// Capacity of the LRU block cache shared by every column family, in bytes.
+pub const BLOCK_CACHE_BYTES: usize = 64 * 1024 * 1024;
+/// Size of one memtable, in bytes.
+pub const WRITE_BUFFER_BYTES: usize = 16 * 1024 * 1024;
+/// Most memtables per column family (one active, one being flushed).
+pub const WRITE_BUFFERS_MAX: i32 = 2;
+/// Most memtable memory across all column families, in bytes.
+pub const DB_WRITE_BUFFER_BYTES: usize = 64 * 1024 * 1024;
+/// Most files RocksDB keeps open.
+pub const OPEN_FILES_MAX: i32 = 512;
+/// Most write-ahead log kept before memtables are flushed, in bytes.
+pub const WAL_BYTES_MAX: u64 = 256 * 1024 * 1024;
+/// Most RocksDB info log files kept.
+pub const INFO_LOG_FILES_MAX: usize = 4;
+/// Largest RocksDB info log file, in bytes.
+pub const INFO_LOG_FILE_BYTES_MAX: usize = 16 * 1024 * 1024;
+/// Largest stored committed block (block, receipts and certificate), in bytes.
+pub const STORED_BLOCK_BYTES_MAX: usize = MESSAGE_BYTES_MAX;
+/// Largest encoded genesis, in bytes.
+pub const GENESIS_BYTES_MAX: usize = 16 * 1024 * 1024;
+/// Largest consensus safety-data record, in bytes.
+pub const SAFETY_DATA_BYTES_MAX: usize = 64 * 1024;
+/// Most blocks [`Store::blocks_bytes_from`] returns in one call.
+pub const BLOCKS_PER_RANGE_MAX: usize = 1024;
+
+const _: () = assert!(GENESIS_BYTES_MAX <= MESSAGE_BYTES_MAX);
+const _: () = assert!(yrd_proto::limits::BLOCK_BYTES_MAX <= STORED_BLOCK_BYTES_MAX);
+
+/// Column family of metadata: format version, genesis, tip.
+pub const CF_META: &str = "meta";
+/// Column family of committed blocks by height.
+pub const CF_BLOCKS: &str = "blocks";
+/// Column family of block heights by block hash.
+pub const CF_BLOCK_HASHES: &str = "block_hashes";
+/// Column family of transaction locations by transaction hash.
+pub const CF_TRANSACTIONS: &str = "transactions";
+/// Column family of the ledger state.
+pub const CF_STATE: &str = "state";
+/// Column family of the consensus safety data.
+pub const CF_CONSENSUS: &str = "consensus";
+/// Every column family the store opens.
+pub const COLUMN_FAMILIES: [&str; 6] = [
+    CF_META,
+    CF_BLOCKS,
+    CF_BLOCK_HASHES,
+    CF_TRANSACTIONS,
+    CF_STATE,
+    CF_CONSENSUS,
+];
+
+const META_SCHEMA: &[u8] = b"schema";
+const META_GENESIS: &[u8] = b"genesis";
+const META_GENESIS_SHA256: &[u8] = b"genesis_sha256";
+const META_TIP: &[u8] = b"tip";
+const CONSENSUS_SAFETY: &[u8] = b"safety";
+
+const TIP_RECORD_VERSION: u8 = 1;
+const TIP_RECORD_BYTES: usize = 1 + 8 + 32 + 32 + 8;
+const TX_LOCATION_BYTES: usize = 8 + 4;
+
+// ---------------------------------------------------------------- types
+
+/// Why a storage operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// RocksDB itself failed (I/O error, lock held by another process, ...).
+    #[error("rocksdb: {0}")]
+    Rocks(String),
+    /// A record on disk is malformed or inconsistent: the node must stop.
+    #[error("corrupt database: {0}")]
+    Corrupt(String),
+    /// The database was written by a node with another storage format.
+    #[error("database has storage format {found}; this node reads format {supported}")]
+    UnsupportedFormat {
+        /// Version found on disk.
+        found: u32,
+        /// Version this node reads.
+        supported: u32,
+    },
+    /// The database belongs to another chain.
+    #[error("genesis mismatch: the database holds genesis {stored}, the node was given {given}")]
+    GenesisMismatch {
+        /// SHA-256 of the stored genesis, hex.
+        stored: String,
+        /// SHA-256 of the given genesis, hex.
+        given: String,
+    },
+    /// The genesis document is invalid or too large.
+    #[error("invalid genesis: {0}")]
+    Genesis(String),
+    /// The operation needs the genesis, and `init_genesis` has not run on this database.
+    #[error("the database has no genesis yet")]
+    NoGenesis,
+    /// The block is not the next one.
+    #[error("block at height {found_height} is not next; expected height {expected_height}")]
+    NotNext {
+        /// The tip's height plus one.
+        expected_height: u64,
+        /// The block's height.
+        found_height: u64,
+    },
+    /// The block does not extend the tip.
+    #[error("block parent {found} is not the tip {expected}")]
+    ParentMismatch {
+        /// The tip's block hash, hex.
+        expected: String,
+        /// The block's parent hash, hex.
+        found: String,
+    },
+    /// The state root given does not chain from the tip's state root and the block's writes.
+    #[error("state root {found} does not follow from the tip; expected {expected}")]
+    StateRootMismatch {
+        /// `next_state_root(tip.state_root, write_set_hash(writes))`, hex.
+        expected: String,
+        /// The state root given, hex.
+        found: String,
+    },
+    /// The block is malformed or inconsistent with its receipts or hash.
+    #[error("invalid block at height {height}: {problem}")]
+    InvalidBlock {
+        /// The block's height.
+        height: u64,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A record to store is larger than its bound.
+    #[error("{what} is {found} bytes; at most {max} may be stored")]
+    TooLarge {
+        /// What was too large.
+        what: &'static str,
+        /// Its size.
+        found: usize,
+        /// The bound.
+        max: usize,
+    },
+}
+
+fn rocks(context: &str, error: rocksdb::Error) -> StoreError {
+    StoreError::Rocks(format!("{context}: {error}"))
+}
+
+/// The last committed block: height 0 is the genesis, whose block hash is 32 zero bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChainTip {
+    /// Height of the last committed block (0 for the genesis).
+    pub height: u64,
+    /// Hash of its header (`[0; 32]` for the genesis).
+    pub block_hash: Hash,
+    /// State root after it.
+    pub state_root: Hash,
+    /// Its block time (the genesis time at height 0), ms since the epoch.
+    pub time_ms: u64,
+}
+
+impl ChainTip {
+    /// The tip of a database without a genesis: all zeros.
+    pub const EMPTY: Self = Self {
+        height: 0,
+        block_hash: [0; 32],
+        state_root: [0; 32],
+        time_ms: 0,
+    };
+
+    fn encode(&self) -> [u8; TIP_RECORD_BYTES] {
+        let mut out = [0u8; TIP_RECORD_BYTES];
+        out[0] = TIP_RECORD_VERSION;
+        out[1..9].copy_from_slice(&self.height.to_be_bytes());
+        out[9..41].copy_from_slice(&self.block_hash);
+        out[41..73].copy_from_slice(&self.state_root);
+        out[73..81].copy_from_slice(&self.time_ms.to_be_bytes());
+        out
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Self, StoreError> {
+        let record: &[u8; TIP_RECORD_BYTES] = bytes.try_into().map_err(|_| {
+            StoreError::Corrupt(format!(
+                "tip record is {} bytes; expected {TIP_RECORD_BYTES}",
+                bytes.len()
+            ))
+        })?;
+        if record[0] != TIP_RECORD_VERSION {
+            return Err(StoreError::Corrupt(format!(
+                "tip record version {}; expected {TIP_RECORD_VERSION}",
+                record[0]
+            )));
+        }
+        Ok(Self {
+            height: u64::from_be_bytes(array(&record[1..9])),
+            block_hash: array(&record[9..41]),
+            state_root: array(&record[41..73]),
+            time_ms: u64::from_be_bytes(array(&record[73..81])),
+        })
+    }
+}
+
+/// Where a transaction was included.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TxLocation {
+    /// Height of the block.
+    pub height: u64,
+    /// Index of the transaction in the block.
+    pub index: u32,
+}
+
+impl TxLocation {
+    fn encode(&self) -> [u8; TX_LOCATION_BYTES] {
+        let mut out = [0u8; TX_LOCATION_BYTES];
+        out[..8].copy_from_slice(&self.height.to_be_bytes());
+        out[8..].copy_from_slice(&self.index.to_be_bytes());
+        out
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Self, StoreError> {
+        if bytes.len() != TX_LOCATION_BYTES {
+            return Err(StoreError::Corrupt(format!(
+                "transaction location is {} bytes; expected {TX_LOCATION_BYTES}",
+                bytes.len()
+            )));
+        }
+        Ok(Self {
+            height: u64::from_be_bytes(array(&bytes[..8])),
+            index: u32::from_be_bytes(array(&bytes[8..])),
+        })
+    }
+}
+
+/// A decided, executed block ready to be stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CommitBatch {
+    /// The block, one receipt per transaction in block order, and its commit certificate.
+    pub committed: v1::CommittedBlock,
+    /// The hash of the block's header.
+    pub block_hash: Hash,
+    /// The state writes of the block (from `yrd_chaincode::execute_block`).
+    pub writes: WriteSet,
+    /// The state root after the block:
+    /// `next_state_root(tip.state_root, write_set_hash(writes))`.
+    pub state_root: Hash,
+}
+
+/// What the store caches of the chain it holds.
+#[derive(Clone, Debug)]
+struct Chain {
+    chain_id: String,
+    tip: ChainTip,
+}
+
+/// The node's database. Commits are serialised; reads may run concurrently with them.
+pub struct Store {
+    db: DB,
+    /// The chain held, `None` before `init_genesis`. Held for writing across a commit, so a
+    /// reader of the tip or a state snapshot never sees one without the other.
+    chain: RwLock<Option<Chain>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.db.path())
+            .field("tip", &self.tip())
+            .finish()
+    }
+}
+
+fn array<const N: usize>(bytes: &[u8]) -> [u8; N] {
+    let mut out = [0u8; N];
+    out.copy_from_slice(bytes);
+    out
+}
+
+fn synced() -> WriteOptions {
+    let mut options = WriteOptions::default();
+    options.set_sync(true);
+    options
+}
+
+/// The database and column-family options; see the module doc for why.
+fn options() -> (Options, Vec<ColumnFamilyDescriptor>) {
+    let cache = Cache::new_lru_cache(BLOCK_CACHE_BYTES);
+    let mut table = BlockBasedOptions::default();
+    table.set_block_cache(&cache);
+    // Index and filter blocks count against the cache, so memory stays bounded as data grows.
+    table.set_cache_index_and_filter_blocks(true);
+    table.set_pin_l0_filter_and_index_blocks_in_cache(true);
+    // Most lookups are point lookups by hash or height.
+    table.set_bloom_filter(10.0, false);
+
+    let mut column = Options::default();
+    column.set_compression_type(DBCompressionType::Lz4);
+    column.set_bottommost_compression_type(DBCompressionType::Lz4);
+    column.set_write_buffer_size(WRITE_BUFFER_BYTES);
+    column.set_max_write_buffer_number(WRITE_BUFFERS_MAX);
+    column.set_block_based_table_factory(&table);
+
+    let mut db = column.clone();
+    db.create_if_missing(true);
+    db.create_missing_column_families(true);
+    db.set_paranoid_checks(true);
+    db.set_max_open_files(OPEN_FILES_MAX);
+    db.set_db_write_buffer_size(DB_WRITE_BUFFER_BYTES);
+    db.set_max_total_wal_size(WAL_BYTES_MAX);
+    db.set_keep_log_file_num(INFO_LOG_FILES_MAX);
+    db.set_max_log_file_size(INFO_LOG_FILE_BYTES_MAX);
+
+    let families = COLUMN_FAMILIES
+        .iter()
+        .map(|name| ColumnFamilyDescriptor::new(*name, column.clone()))
+        .collect();
+    (db, families)
+}
+
+fn decode_genesis(bytes: &[u8]) -> Result<v1::Genesis, StoreError> {
+    if bytes.len() > GENESIS_BYTES_MAX {
+        return Err(StoreError::Corrupt(format!(
+            "stored genesis is {} bytes; at most {GENESIS_BYTES_MAX}",
+            bytes.len()
+        )));
+    }
+    v1::Genesis::decode(bytes)
+        .map_err(|error| StoreError::Corrupt(format!("stored genesis does not decode: {error}")))
+}
+
+fn decode_block(height: u64, bytes: &[u8]) -> Result<v1::CommittedBlock, StoreError> {
+    if bytes.len() > STORED_BLOCK_BYTES_MAX {
+        return Err(StoreError::Corrupt(format!(
+            "block {height} is {} bytes; at most {STORED_BLOCK_BYTES_MAX}",
+            bytes.len()
+        )));
+    }
+    let committed = v1::CommittedBlock::decode(bytes)
+        .map_err(|error| StoreError::Corrupt(format!("block {height} does not decode: {error}")))?;
+    let found = committed
+        .block
+        .as_ref()
+        .and_then(|block| block.header.as_ref())
+        .map(|header| header.height);
+    if found != Some(height) {
+        return Err(StoreError::Corrupt(format!(
+            "block stored at height {height} has header height {found:?}"
+        )));
+    }
+    Ok(committed)
+}
+
+// ---------------------------------------------------------------- the store
+
+impl Store {
+    /// Opens the database at `path`, creating it and its column families if missing, and
+    /// restores the tip. Checks the format version, that the genesis and the tip are both
+    /// present or both absent, and that the tip's block is stored with the tip's hash.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let (options, families) = options();
+        let db = DB::open_cf_descriptors(&options, path, families)
+            .map_err(|error| rocks(&format!("open {}", path.display()), error))?;
+        let store = Self {
+            db,
+            chain: RwLock::new(None),
+        };
+        let chain = store.load_chain()?;
+        *store.chain.write().unwrap_or_else(PoisonError::into_inner) = chain;
+        Ok(store)
+    }
+
+    fn cf(&self, name: &'static str) -> Result<&ColumnFamily, StoreError> {
+        self.db
+            .cf_handle(name)
+            .ok_or_else(|| StoreError::Rocks(format!("column family {name} is not open")))
+    }
+
+    fn get(&self, family: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.db
+            .get_cf(self.cf(family)?, key)
+            .map_err(|error| rocks(&format!("read {family}"), error))
+    }
+
+    /// Reads the meta records and checks they agree with each other and with the blocks.
+    fn load_chain(&self) -> Result<Option<Chain>, StoreError> {
+        let schema = self.get(CF_META, META_SCHEMA)?;
+        let genesis = self.get(CF_META, META_GENESIS)?;
+        let genesis_sha256 = self.get(CF_META, META_GENESIS_SHA256)?;
+        let tip = self.get(CF_META, META_TIP)?;
+        let (schema, genesis, genesis_sha256, tip) = match (schema, genesis, genesis_sha256, tip) {
+            (None, None, None, None) => return Ok(None),
+            (Some(schema), Some(genesis), Some(genesis_sha256), Some(tip)) => {
+                (schema, genesis, genesis_sha256, tip)
+            }
+            (schema, genesis, genesis_sha256, tip) => {
+                return Err(StoreError::Corrupt(format!(
+                    "incomplete meta records: schema {}, genesis {}, genesis hash {}, tip {}",
+                    presence(&schema),
+                    presence(&genesis),
+                    presence(&genesis_sha256),
+                    presence(&tip)
+                )))
+            }
+        };
+        let schema: [u8; 4] = schema.as_slice().try_into().map_err(|_| {
+            StoreError::Corrupt(format!(
+                "schema record is {} bytes; expected 4",
+                schema.len()
+            ))
+        })?;
+        let found = u32::from_be_bytes(schema);
+        if found != STORAGE_FORMAT_VERSION {
+            return Err(StoreError::UnsupportedFormat {
+                found,
+                supported: STORAGE_FORMAT_VERSION,
+            });
+        }
+        if genesis_sha256 != sha256(&genesis) {
+            return Err(StoreError::Corrupt(
+                "the stored genesis does not match its stored hash".to_owned(),
+            ));
+        }
+        let genesis = decode_genesis(&genesis)?;
+        let tip = ChainTip::decode(&tip)?;
+        if tip.height == 0 {
+            if tip.block_hash != [0; 32] {
+                return Err(StoreError::Corrupt(
+                    "tip at height 0 has a non-zero block hash".to_owned(),
+                ));
+            }
+        } else {
+            let committed = self.block(tip.height)?.ok_or_else(|| {
+                StoreError::Corrupt(format!("the tip's block {} is missing", tip.height))
+            })?;
+            let stored_hash = committed
+                .block
+                .and_then(|block| block.header)
+                .map(|header| block_hash(&header))
+                .transpose()
+                .map_err(|error| {
+                    StoreError::Corrupt(format!("tip block {} hash: {error}", tip.height))
+                })?;
+            if stored_hash != Some(tip.block_hash) {
+                return Err(StoreError::Corrupt(format!(
+                    "the tip's block {} does not hash to the tip's hash {}",
+                    tip.height,
+                    hex::encode(tip.block_hash)
+                )));
+            }
+        }
+        Ok(Some(Chain {
+            chain_id: genesis.chain_id,
+            tip,
+        }))
+    }
+
+    /// Initialises the database from `genesis`, or checks it against the stored one.
+    ///
+    /// On the first start: validates the genesis, writes its state, stores it and its SHA-256,
+    /// and the tip `{height 0, block_hash [0; 32], state_root = next_state_root([0; 32],
+    /// write_set_hash(writes)), time_ms = genesis_time_ms}`, in one synced write batch.
+    /// On later starts: refuses a genesis whose hash differs from the stored one.
+    pub fn init_genesis(&self, genesis: &v1::Genesis) -> Result<(), StoreError> {
+        let encoded = genesis.encode_to_vec();
+        let given = sha256(&encoded);
+        let mut chain = self.chain.write().unwrap_or_else(PoisonError::into_inner);
+        if chain.is_some() {
+            let stored = self
+                .get(CF_META, META_GENESIS_SHA256)?
+                .ok_or_else(|| StoreError::Corrupt("the genesis hash is missing".to_owned()))?;
+            if stored != given {
+                return Err(StoreError::GenesisMismatch {
+                    stored: hex::encode(stored),
+                    given: hex::encode(given),
+                });
+            }
+            return Ok(());
+        }
+        if encoded.len() > GENESIS_BYTES_MAX {
+            return Err(StoreError::TooLarge {
+                what: "genesis",
+                found: encoded.len(),
+                max: GENESIS_BYTES_MAX,
+            });
+        }
+        let writes =
+            genesis_writes(genesis).map_err(|error| StoreError::Genesis(error.to_string()))?;
+        let tip = ChainTip {
+            height: 0,
+            block_hash: [0; 32],
+            state_root: next_state_root(&[0; 32], &write_set_hash(&writes)),
+            time_ms: genesis.genesis_time_ms,
+        };
+        let mut batch = WriteBatch::default();
+        self.put_writes(&mut batch, &writes)?;
+        let meta = self.cf(CF_META)?;
+        batch.put_cf(meta, META_SCHEMA, STORAGE_FORMAT_VERSION.to_be_bytes());
+        batch.put_cf(meta, META_GENESIS, &encoded);
+        batch.put_cf(meta, META_GENESIS_SHA256, given);
+        batch.put_cf(meta, META_TIP, tip.encode());
+        self.db
+            .write_opt(batch, &synced())
+            .map_err(|error| rocks("write genesis", error))?;
+        *chain = Some(Chain {
+            chain_id: genesis.chain_id.clone(),
+            tip,
+        });
+        Ok(())
+    }
+
+    fn put_writes(&self, batch: &mut WriteBatch, writes: &WriteSet) -> Result<(), StoreError> {
+        let state = self.cf(CF_STATE)?;
+        for (key, value) in writes {
+            match value {
+                Some(value) => batch.put_cf(state, key, value),
+                None => batch.delete_cf(state, key),
+            }
+        }
+        Ok(())
+    }
+
+    /// The stored genesis, `None` before `init_genesis`.
+    pub fn genesis(&self) -> Result<Option<v1::Genesis>, StoreError> {
+        self.get(CF_META, META_GENESIS)?
+            .map(|bytes| decode_genesis(&bytes))
+            .transpose()
+    }
+
+    /// The chain id of the stored genesis, `None` before `init_genesis`.
+    pub fn chain_id(&self) -> Option<String> {
+        self.chain
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map(|chain| chain.chain_id.clone())
+    }
+
+    /// The last committed block; [`ChainTip::EMPTY`] before `init_genesis`.
+    pub fn tip(&self) -> ChainTip {
+        self.chain
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map_or(ChainTip::EMPTY, |chain| chain.tip)
+    }
+
+    /// Stores the next block with its receipts, transaction index and state writes, and moves
+    /// the tip to it, in one synced write batch. A block that does not extend the tip, whose hash
+    /// or state root does not check, or whose receipts do not match its transactions is refused
+    /// and nothing is written.
+    pub fn commit_block(&self, batch: CommitBatch) -> Result<(), StoreError> {
+        let mut guard = self.chain.write().unwrap_or_else(PoisonError::into_inner);
+        let chain = guard.as_ref().ok_or(StoreError::NoGenesis)?;
+        let (header, locations) = check_block(chain, &batch)?;
+        let tip = ChainTip {
+            height: header.height,
+            block_hash: batch.block_hash,
+            state_root: batch.state_root,
+            time_ms: header.time_ms,
+        };
+        let encoded = batch.committed.encode_to_vec();
+        if encoded.len() > STORED_BLOCK_BYTES_MAX {
+            return Err(StoreError::TooLarge {
+                what: "committed block",
+                found: encoded.len(),
+                max: STORED_BLOCK_BYTES_MAX,
+            });
+        }
+
+        let mut write = WriteBatch::default();
+        let height_key = tip.height.to_be_bytes();
+        write.put_cf(self.cf(CF_BLOCKS)?, height_key, &encoded);
+        write.put_cf(self.cf(CF_BLOCK_HASHES)?, batch.block_hash, height_key);
+        let transactions = self.cf(CF_TRANSACTIONS)?;
+        for (tx_hash, entry) in &locations {
+            // An accepted inclusion always wins; a rejected copy never moves an existing entry.
+            if entry.accepted || self.get(CF_TRANSACTIONS, tx_hash)?.is_none() {
+                write.put_cf(transactions, tx_hash, entry.location.encode());
+            }
+        }
+        self.put_writes(&mut write, &batch.writes)?;
+        write.put_cf(self.cf(CF_META)?, META_TIP, tip.encode());
+        self.db
+            .write_opt(write, &synced())
+            .map_err(|error| rocks(&format!("write block {}", tip.height), error))?;
+        if let Some(chain) = guard.as_mut() {
+            chain.tip = tip;
+        }
+        Ok(())
+    }
+
+    /// The committed block at `height`, `None` if not stored (the genesis has no block).
+    pub fn block(&self, height: u64) -> Result<Option<v1::CommittedBlock>, StoreError> {
+        self.get(CF_BLOCKS, &height.to_be_bytes())?
+            .map(|bytes| decode_block(height, &bytes))
+            .transpose()
+    }
+
+    /// The encoded committed block at `height`, for serving sync without re-encoding. The bytes
+    /// are checked to decode to a block of that height before they are returned.
+    pub fn block_bytes(&self, height: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some(bytes) = self.get(CF_BLOCKS, &height.to_be_bytes())? else {
+            return Ok(None);
+        };
+        decode_block(height, &bytes)?;
+        Ok(Some(bytes))
+    }
+
+    /// Encoded committed blocks from `from_height` (at least 1) on, in height order: at most
+    /// `max_blocks` (and [`BLOCKS_PER_RANGE_MAX`]), and no more than `max_bytes` in total except
+    /// that the first block is always returned if it exists.
+    pub fn blocks_bytes_from(
+        &self,
+        from_height: u64,
+        max_blocks: u32,
+        max_bytes: usize,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        let tip = self.tip();
+        let max_blocks = usize::try_from(max_blocks)
+            .unwrap_or(usize::MAX)
+            .min(BLOCKS_PER_RANGE_MAX);
+        let mut blocks = Vec::new();
+        let mut total_bytes = 0usize;
+        let mut height = from_height.max(1);
+        while height <= tip.height && blocks.len() < max_blocks {
+            let bytes = self.block_bytes(height)?.ok_or_else(|| {
+                StoreError::Corrupt(format!("block {height} below the tip is missing"))
+            })?;
+            total_bytes = total_bytes.saturating_add(bytes.len());
+            if total_bytes > max_bytes && !blocks.is_empty() {
+                break;
+            }
+            blocks.push(bytes);
+            height += 1;
+        }
+        Ok(blocks)
+    }
+
+    /// The height of the block with this hash, `None` if unknown.
+    pub fn height_of_block(&self, block_hash: &Hash) -> Result<Option<u64>, StoreError> {
+        self.get(CF_BLOCK_HASHES, block_hash)?
+            .map(|bytes| -> Result<u64, StoreError> {
+                let bytes: [u8; 8] = bytes.as_slice().try_into().map_err(|_| {
+                    StoreError::Corrupt(format!(
+                        "height of block {} is {} bytes; expected 8",
+                        hex::encode(block_hash),
+                        bytes.len()
+                    ))
+                })?;
+                Ok(u64::from_be_bytes(bytes))
+            })
+            .transpose()
+    }
+
+    /// Where the transaction with this hash was included, `None` if never.
+    pub fn transaction_location(&self, tx_hash: &Hash) -> Result<Option<TxLocation>, StoreError> {
+        self.get(CF_TRANSACTIONS, tx_hash)?
+            .map(|bytes| TxLocation::decode(&bytes))
+            .transpose()
+    }
+
+    /// A consistent snapshot of the state at the current tip, for execution and queries.
+    pub fn state(&self) -> StateSnapshot<'_> {
+        // The read lock keeps a commit from landing between the snapshot and the tip.
+        let chain = self.chain.read().unwrap_or_else(PoisonError::into_inner);
+        let snapshot = self.db.snapshot();
+        let tip = chain.as_ref().map_or(ChainTip::EMPTY, |chain| chain.tip);
+        drop(chain);
+        StateSnapshot {
+            snapshot,
+            family: self.db.cf_handle(CF_STATE),
+            tip,
+            failure: OnceLock::new(),
+        }
+    }
+
+    /// Saves the consensus safety data with a synced write: durable when this returns.
+    pub fn save_safety_data(&self, bytes: &[u8]) -> Result<(), StoreError> {
+        if bytes.len() > SAFETY_DATA_BYTES_MAX {
+            return Err(StoreError::TooLarge {
+                what: "safety data",
+                found: bytes.len(),
+                max: SAFETY_DATA_BYTES_MAX,
+            });
+        }
+        self.db
+            .put_cf_opt(self.cf(CF_CONSENSUS)?, CONSENSUS_SAFETY, bytes, &synced())
+            .map_err(|error| rocks("write safety data", error))
+    }
+
+    /// The last saved consensus safety data, `None` if never saved.
+    pub fn load_safety_data(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        let bytes = self.get(CF_CONSENSUS, CONSENSUS_SAFETY)?;
+        if let Some(bytes) = &bytes {
+            if bytes.len() > SAFETY_DATA_BYTES_MAX {
+                return Err(StoreError::Corrupt(format!(
+                    "safety data is {} bytes; at most {SAFETY_DATA_BYTES_MAX}",
+                    bytes.len()
+                )));
+            }
+        }
+        Ok(bytes)
+    }
+
+    /// Writes raw bytes into a column family, for corruption tests.
+    #[cfg(test)]
+    fn put_raw(&self, family: &'static str, key: &[u8], value: &[u8]) {
+        self.db
+            .put_cf(self.cf(family).expect("column family"), key, value)
+            .expect("raw put");
+    }
+}
+
+fn presence(value: &Option<Vec<u8>>) -> &'static str {
+    if value.is_some() {
+        "present"
+    } else {
+        "missing"
+    }
+}
+
+/// Where a block includes a transaction, and whether it was accepted there.
+#[derive(Clone, Copy, Debug)]
+struct IndexEntry {
+    location: TxLocation,
+    accepted: bool,
+}
+
+/// The index entries of a block's transactions, one per distinct hash.
+type BlockTxIndex = BTreeMap<Hash, IndexEntry>;
+
+/// Checks that `batch` extends `chain`'s tip; returns its header and the index entries of its
+/// transactions.
+fn check_block(
+    chain: &Chain,
+    batch: &CommitBatch,
+) -> Result<(v1::BlockHeader, BlockTxIndex), StoreError> {
+    let tip = &chain.tip;
+    let block = batch
+        .committed
+        .block
+        .as_ref()
+        .ok_or_else(|| StoreError::InvalidBlock {
+            height: tip.height + 1,
+            problem: "no block".to_owned(),
+        })?;
+    let header = block
+        .header
+        .as_ref()
+        .ok_or_else(|| StoreError::InvalidBlock {
+            height: tip.height + 1,
+            problem: "no header".to_owned(),
+        })?;
+    let invalid = |problem: String| StoreError::InvalidBlock {
+        height: header.height,
+        problem,
+    };
+    let expected_height = tip.height + 1;
+    if header.height != expected_height {
+        return Err(StoreError::NotNext {
+            expected_height,
+            found_height: header.height,
+        });
+    }
+    if header.parent_hash.as_slice() != tip.block_hash.as_slice() {
+        return Err(StoreError::ParentMismatch {
+            expected: hex::encode(tip.block_hash),
+            found: hex::encode(&header.parent_hash),
+        });
+    }
+    if header.chain_id != chain.chain_id {
+        return Err(invalid(format!(
+            "chain id {:?}; this chain is {:?}",
+            header.chain_id, chain.chain_id
+        )));
+    }
+    let hash = block_hash(header).map_err(|error| invalid(format!("header hash: {error}")))?;
+    if hash != batch.block_hash {
+        return Err(invalid(format!(
+            "block hash given {} but the header hashes to {}",
+            hex::encode(batch.block_hash),
+            hex::encode(hash)
+        )));
+    }
+    let expected_root = next_state_root(&tip.state_root, &write_set_hash(&batch.writes));
+    if expected_root != batch.state_root {
+        return Err(StoreError::StateRootMismatch {
+            expected: hex::encode(expected_root),
+            found: hex::encode(batch.state_root),
+        });
+    }
+    let receipts = &batch.committed.receipts;
+    if receipts.len() != block.transactions.len() {
+        return Err(invalid(format!(
+            "{} transactions but {} receipts",
+            block.transactions.len(),
+            receipts.len()
+        )));
+    }
+    let mut locations = BTreeMap::new();
+    for (index, (transaction, receipt)) in block.transactions.iter().zip(receipts).enumerate() {
+        let tx_hash = transaction_hash(&chain.chain_id, &transaction.body)
+            .map_err(|error| invalid(format!("transaction {index} hash: {error}")))?;
+        if receipt.tx_hash.as_slice() != tx_hash.as_slice() {
+            return Err(invalid(format!(
+                "receipt {index} is for {} but transaction {index} hashes to {}",
+                hex::encode(&receipt.tx_hash),
+                hex::encode(tx_hash)
+            )));
+        }
+        let index = u32::try_from(index)
+            .map_err(|_| invalid(format!("transaction index {index} exceeds u32")))?;
+        let location = TxLocation {
+            height: header.height,
+            index,
+        };
+        // Within a block, the accepted copy wins, else the first.
+        let replace = match locations.get(&tx_hash) {
+            None => true,
+            Some(IndexEntry { accepted, .. }) => !accepted && receipt.accepted,
+        };
+        if replace {
+            locations.insert(
+                tx_hash,
+                IndexEntry {
+                    location,
+                    accepted: receipt.accepted,
+                },
+            );
+        }
+    }
+    Ok((header.clone(), locations))
+}
+
+// ---------------------------------------------------------------- state snapshots
+
+/// A consistent, read-only view of the state at one tip, backed by a RocksDB snapshot.
+///
+/// `StateRead` cannot return errors, so a RocksDB read failure is recorded and reads as absent;
+/// callers must call [`StateSnapshot::check`] after using the snapshot and discard whatever they
+/// computed from it if it reports a failure.
+pub struct StateSnapshot<'a> {
+    snapshot: SnapshotWithThreadMode<'a, DB>,
+    family: Option<&'a ColumnFamily>,
+    tip: ChainTip,
+    failure: OnceLock<String>,
+}
+
+impl std::fmt::Debug for StateSnapshot<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateSnapshot")
+            .field("tip", &self.tip)
+            .field("failure", &self.failure.get())
+            .finish()
+    }
+}
+
+impl StateSnapshot<'_> {
+    /// The tip this snapshot is the state after.
+    #[must_use]
+    pub fn tip(&self) -> ChainTip {
+        self.tip
+    }
+
+    /// The first read failure this snapshot met, if any: then every result computed from it is
+    /// unreliable.
+    pub fn check(&self) -> Result<(), StoreError> {
+        match self.failure.get() {
+            Some(failure) => Err(StoreError::Rocks(failure.clone())),
+            None => Ok(()),
+        }
+    }
+
+    fn fail(&self, failure: String) {
+        tracing::error!(%failure, "state read failed");
+        // Only the first failure is kept; later ones are logged.
+        let _ = self.failure.set(failure);
+    }
+
+    fn family(&self) -> Option<&ColumnFamily> {
+        if self.family.is_none() {
+            self.fail(format!("column family {CF_STATE} is not open"));
+        }
+        self.family
+    }
+}
+
+impl StateRead for StateSnapshot<'_> {
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        let family = self.family()?;
+        match self.snapshot.get_cf(family, key) {
+            Ok(value) => value,
+            Err(error) => {
+                self.fail(format!("read state key {}: {error}", hex::encode(key)));
+                None
+            }
+        }
+    }
+}
+
+/// The smallest key greater than every key starting with `prefix`, `None` if there is none
+/// (the prefix is empty or all `0xff`).
+fn prefix_upper_bound(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut bound = prefix.to_vec();
+    while let Some(last) = bound.pop() {
+        if last < u8::MAX {
+            bound.push(last + 1);
+            return Some(bound);
+        }
+    }
+    None
+}
+
+impl StateScan for StateSnapshot<'_> {
+    fn scan_prefix(&self, prefix: &[u8], limit: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let Some(family) = self.family() else {
+            return Vec::new();
+        };
+        if limit == 0 {
+            return Vec::new();
+        }
+        let mut options = ReadOptions::default();
+        if let Some(bound) = prefix_upper_bound(prefix) {
+            options.set_iterate_upper_bound(bound);
+        }
+        let iterator = self.snapshot.iterator_cf_opt(
+            family,
+            options,
+            IteratorMode::From(prefix, Direction::Forward),
+        );
+        let mut entries = Vec::new();
+        for item in iterator {
+            match item {
+                Ok((key, value)) => {
+                    if !key.starts_with(prefix) {
+                        break;
+                    }
+                    entries.push((key.into_vec(), value.into_vec()));
+                    if entries.len() >= limit {
+                        break;
+                    }
+                }
+                Err(error) => {
+                    self.fail(format!(
+                        "scan state prefix {}: {error}",
+                        hex::encode(prefix)
+                    ));
+                    break;
+                }
+            }
+        }
+        entries
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,717 @@
+//! Tests of the storage: genesis, commits, refusals, scans, safety data, corruption.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use yrd_chaincode::state::MemoryState;
+use yrd_chaincode::testkit::{Harness, BLOCK_INTERVAL_MS, CHAIN_ID};
+use yrd_chaincode::{execute_block, BlockContext};
+use yrd_proto::block::{merkle_root, receipts_root};
+use yrd_proto::signing::verify_transactions;
+use yrd_proto::v1::{transaction_body::Action as WireAction, ReportKind};
+
+use super::*;
+
+// ---------------------------------------------------------------- helpers
+
+/// A directory under the system temp dir, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let path = std::env::temp_dir().join(format!(
+            "yrd-storage-{name}-{}-{nanos}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&path).unwrap();
+        Self(path)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The genesis `Harness::new` builds its state from.
+fn genesis_of(harness: &Harness) -> v1::Genesis {
+    let members = [
+        (&harness.bank_a, "Bank A"),
+        (&harness.bank_b, "Bank B"),
+        (&harness.bureau, "Bureau"),
+        (&harness.market, "Market"),
+        (&harness.market_b, "Market B"),
+        (&harness.core, "Core Enterprise"),
+        (&harness.supplier, "Supplier"),
+        (&harness.supplier_b, "Supplier B"),
+        (&harness.regulator, "Regulator"),
+    ]
+    .iter()
+    .map(|(party, name)| party.registration(name))
+    .collect();
+    v1::Genesis {
+        chain_id: CHAIN_ID.to_owned(),
+        genesis_time_ms: yrd_chaincode::testkit::GENESIS_TIME_MS,
+        validators: harness
+            .validators
+            .iter()
+            .enumerate()
+            .map(|(i, key)| v1::ValidatorRecord {
+                public_key: key.verifying_key().to_bytes().to_vec(),
+                operator_uscc: if i % 2 == 0 {
+                    harness.bank_a.id()
+                } else {
+                    harness.bank_b.id()
+                },
+            })
+            .collect(),
+        members,
+    }
+}
+
+/// A store at genesis and the harness whose members it registers.
+fn genesis_store(dir: &TempDir) -> (Store, Harness) {
+    let harness = Harness::new();
+    let store = Store::open(dir.path()).unwrap();
+    store.init_genesis(&genesis_of(&harness)).unwrap();
+    (store, harness)
+}
+
+fn record_report(harness: &mut Harness, report_id: &str) -> v1::SignedTransaction {
+    let subject = harness.core.id();
+    let body = harness.body(WireAction::RecordCreditReport(v1::RecordCreditReport {
+        report_id: report_id.to_owned(),
+        subject_uscc: subject,
+        kind: ReportKind::Loan as i32,
+        document_sha256: vec![1; 32],
+        negative: false,
+        event_end_day: 0,
+        summary: "loan repaid on time".to_owned(),
+    }));
+    Harness::sign(&body, &[&harness.bureau.key])
+}
+
+/// A block of `envelopes` on top of the store's tip, executed over `store.state()`.
+fn next_block(
+    store: &Store,
+    harness: &mut Harness,
+    envelopes: Vec<v1::SignedTransaction>,
+) -> CommitBatch {
+    let tip = store.tip();
+    let verified: Vec<_> = verify_transactions(envelopes.clone(), CHAIN_ID)
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
+    let height = tip.height + 1;
+    let time_ms = harness.time_ms;
+    harness.time_ms += BLOCK_INTERVAL_MS;
+    let state = store.state();
+    assert_eq!(state.tip(), tip);
+    let context = BlockContext {
+        chain_id: CHAIN_ID.to_owned(),
+        height,
+        time_ms,
+    };
+    let outcome = execute_block(&state, &context, &verified).unwrap();
+    state.check().unwrap();
+    let tx_hashes: Vec<Hash> = verified.iter().map(|v| v.hash).collect();
+    block_with(
+        &tip,
+        time_ms,
+        envelopes,
+        outcome.receipts,
+        outcome.writes,
+        &tx_hashes,
+    )
+}
+
+/// A block on top of `tip` with the given contents and a state root that chains.
+fn block_with(
+    tip: &ChainTip,
+    time_ms: u64,
+    transactions: Vec<v1::SignedTransaction>,
+    receipts: Vec<v1::Receipt>,
+    writes: WriteSet,
+    tx_hashes: &[Hash],
+) -> CommitBatch {
+    let state_root = next_state_root(&tip.state_root, &write_set_hash(&writes));
+    let header = v1::BlockHeader {
+        chain_id: CHAIN_ID.to_owned(),
+        height: tip.height + 1,
+        parent_hash: tip.block_hash.to_vec(),
+        time_ms,
+        proposer: vec![7; 32],
+        transactions_root: merkle_root(tx_hashes).to_vec(),
+        receipts_root: receipts_root(&receipts).to_vec(),
+        state_root: state_root.to_vec(),
+        validator_set_hash: vec![1; 32],
+        next_validator_set_hash: vec![1; 32],
+        transaction_count: u32::try_from(transactions.len()).unwrap(),
+    };
+    let hash = block_hash(&header).unwrap();
+    CommitBatch {
+        committed: v1::CommittedBlock {
+            block: Some(v1::Block {
+                header: Some(header.clone()),
+                transactions,
+            }),
+            receipts,
+            certificate: Some(v1::CommitCertificate {
+                height: header.height,
+                round: 0,
+                block_hash: hash.to_vec(),
+                signatures: Vec::new(),
+            }),
+        },
+        block_hash: hash,
+        writes,
+        state_root,
+    }
+}
+
+/// A block without transactions whose writes are `writes`.
+fn writes_block(store: &Store, writes: WriteSet) -> CommitBatch {
+    let tip = store.tip();
+    block_with(&tip, tip.time_ms + 1, Vec::new(), Vec::new(), writes, &[])
+}
+
+fn everything(state: &impl StateScan) -> Vec<(Vec<u8>, Vec<u8>)> {
+    state.scan_prefix(b"", usize::MAX)
+}
+
+fn memory_entries(state: &MemoryState) -> Vec<(Vec<u8>, Vec<u8>)> {
+    state.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+// ---------------------------------------------------------------- genesis
+
+#[test]
+fn genesis_is_initialised_once_and_restored_on_reopen() {
+    let dir = TempDir::new("genesis");
+    let harness = Harness::new();
+    let genesis = genesis_of(&harness);
+    let writes = genesis_writes(&genesis).unwrap();
+    let expected_tip = ChainTip {
+        height: 0,
+        block_hash: [0; 32],
+        state_root: next_state_root(&[0; 32], &write_set_hash(&writes)),
+        time_ms: genesis.genesis_time_ms,
+    };
+    {
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.tip(), ChainTip::EMPTY);
+        assert_eq!(store.genesis().unwrap(), None);
+        assert_eq!(store.chain_id(), None);
+        store.init_genesis(&genesis).unwrap();
+        assert_eq!(store.tip(), expected_tip);
+        assert_eq!(store.genesis().unwrap(), Some(genesis.clone()));
+        // The stored state is the genesis state, which is also the harness's.
+        assert_eq!(everything(&store.state()), memory_entries(&harness.state));
+        // A second init with the same genesis is a no-op.
+        store.init_genesis(&genesis).unwrap();
+        assert_eq!(store.tip(), expected_tip);
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.tip(), expected_tip);
+    assert_eq!(store.chain_id().as_deref(), Some(CHAIN_ID));
+    assert_eq!(store.genesis().unwrap(), Some(genesis.clone()));
+    store.init_genesis(&genesis).unwrap();
+    assert_eq!(everything(&store.state()), memory_entries(&harness.state));
+}
+
+#[test]
+fn another_genesis_is_refused() {
+    let dir = TempDir::new("mismatch");
+    let (store, harness) = genesis_store(&dir);
+    let mut other = genesis_of(&harness);
+    other.genesis_time_ms += 1;
+    assert!(matches!(
+        store.init_genesis(&other),
+        Err(StoreError::GenesisMismatch { .. })
+    ));
+    drop(store);
+    let store = Store::open(dir.path()).unwrap();
+    let error = store.init_genesis(&other).unwrap_err();
+    let stored = hex::encode(sha256(&genesis_of(&harness).encode_to_vec()));
+    let given = hex::encode(sha256(&other.encode_to_vec()));
+    assert_eq!(error, StoreError::GenesisMismatch { stored, given });
+}
+
+#[test]
+fn an_invalid_genesis_writes_nothing() {
+    let dir = TempDir::new("invalid-genesis");
+    let harness = Harness::new();
+    let mut genesis = genesis_of(&harness);
+    genesis.validators.truncate(3);
+    let store = Store::open(dir.path()).unwrap();
+    assert!(matches!(
+        store.init_genesis(&genesis),
+        Err(StoreError::Genesis(_))
+    ));
+    assert_eq!(store.tip(), ChainTip::EMPTY);
+    assert_eq!(store.genesis().unwrap(), None);
+    assert!(everything(&store.state()).is_empty());
+    // Committing needs a genesis.
+    let batch = writes_block(&store, WriteSet::new());
+    assert_eq!(store.commit_block(batch), Err(StoreError::NoGenesis));
+}
+
+// ---------------------------------------------------------------- commits
+
+#[test]
+fn consecutive_blocks_are_committed_and_read_back() {
+    let dir = TempDir::new("commit");
+    let (store, mut harness) = genesis_store(&dir);
+    let mut mirror = harness.state.clone();
+
+    let first = vec![
+        record_report(&mut harness, "rpt-1"),
+        record_report(&mut harness, "rpt-2"),
+    ];
+    let batch1 = next_block(&store, &mut harness, first.clone());
+    let receipts1 = batch1.committed.receipts.clone();
+    assert!(receipts1.iter().all(|r| r.accepted), "{receipts1:?}");
+    mirror.apply(&batch1.writes);
+    store.commit_block(batch1.clone()).unwrap();
+
+    let second = vec![record_report(&mut harness, "rpt-3")];
+    let batch2 = next_block(&store, &mut harness, second.clone());
+    mirror.apply(&batch2.writes);
+    store.commit_block(batch2.clone()).unwrap();
+
+    let check = |store: &Store| {
+        let tip = store.tip();
+        assert_eq!(tip.height, 2);
+        assert_eq!(tip.block_hash, batch2.block_hash);
+        assert_eq!(tip.state_root, batch2.state_root);
+        let header2 = batch2.committed.block.as_ref().unwrap().header.as_ref();
+        assert_eq!(tip.time_ms, header2.unwrap().time_ms);
+
+        assert_eq!(store.block(0).unwrap(), None);
+        assert_eq!(store.block(1).unwrap(), Some(batch1.committed.clone()));
+        assert_eq!(store.block(2).unwrap(), Some(batch2.committed.clone()));
+        assert_eq!(store.block(3).unwrap(), None);
+        assert_eq!(
+            store.block_bytes(2).unwrap(),
+            Some(batch2.committed.encode_to_vec())
+        );
+        assert_eq!(store.height_of_block(&batch1.block_hash).unwrap(), Some(1));
+        assert_eq!(store.height_of_block(&batch2.block_hash).unwrap(), Some(2));
+        assert_eq!(store.height_of_block(&[9; 32]).unwrap(), None);
+
+        for (index, envelope) in first.iter().enumerate() {
+            let hash = transaction_hash(CHAIN_ID, &envelope.body).unwrap();
+            assert_eq!(
+                store.transaction_location(&hash).unwrap(),
+                Some(TxLocation {
+                    height: 1,
+                    index: u32::try_from(index).unwrap()
+                })
+            );
+        }
+        let hash = transaction_hash(CHAIN_ID, &second[0].body).unwrap();
+        assert_eq!(
+            store.transaction_location(&hash).unwrap(),
+            Some(TxLocation {
+                height: 2,
+                index: 0
+            })
+        );
+        assert_eq!(store.transaction_location(&[3; 32]).unwrap(), None);
+
+        let state = store.state();
+        assert_eq!(everything(&state), memory_entries(&mirror));
+        let report = yrd_chaincode::keys::credit_report("rpt-3");
+        assert!(state.get(&report).is_some());
+        state.check().unwrap();
+    };
+    check(&store);
+    drop(store);
+    let store = Store::open(dir.path()).unwrap();
+    check(&store);
+
+    // The next block executes over the reopened state.
+    let third = vec![record_report(&mut harness, "rpt-4")];
+    let batch3 = next_block(&store, &mut harness, third);
+    assert!(batch3.committed.receipts[0].accepted);
+    store.commit_block(batch3).unwrap();
+    assert_eq!(store.tip().height, 3);
+}
+
+#[test]
+fn a_block_that_does_not_extend_the_tip_writes_nothing() {
+    let dir = TempDir::new("refuse");
+    let (store, mut harness) = genesis_store(&dir);
+    let envelope = record_report(&mut harness, "rpt-1");
+    let tx_hash = transaction_hash(CHAIN_ID, &envelope.body).unwrap();
+    let good = next_block(&store, &mut harness, vec![envelope]);
+    let genesis_tip = store.tip();
+    let genesis_state = everything(&store.state());
+
+    let assert_unchanged = |store: &Store| {
+        assert_eq!(store.tip(), genesis_tip);
+        assert_eq!(store.block(1).unwrap(), None);
+        assert_eq!(store.block(2).unwrap(), None);
+        assert_eq!(store.transaction_location(&tx_hash).unwrap(), None);
+        assert_eq!(store.height_of_block(&good.block_hash).unwrap(), None);
+        assert_eq!(everything(&store.state()), genesis_state);
+    };
+
+    let mut wrong_height = good.clone();
+    header_mut(&mut wrong_height).height = 2;
+    assert_eq!(
+        store.commit_block(wrong_height),
+        Err(StoreError::NotNext {
+            expected_height: 1,
+            found_height: 2
+        })
+    );
+    assert_unchanged(&store);
+
+    let mut wrong_parent = good.clone();
+    header_mut(&mut wrong_parent).parent_hash = vec![5; 32];
+    assert_eq!(
+        store.commit_block(wrong_parent),
+        Err(StoreError::ParentMismatch {
+            expected: hex::encode([0u8; 32]),
+            found: hex::encode([5u8; 32]),
+        })
+    );
+    assert_unchanged(&store);
+
+    let mut wrong_hash = good.clone();
+    wrong_hash.block_hash = [6; 32];
+    assert!(matches!(
+        store.commit_block(wrong_hash),
+        Err(StoreError::InvalidBlock { height: 1, .. })
+    ));
+    assert_unchanged(&store);
+
+    let mut wrong_root = good.clone();
+    wrong_root.state_root = [8; 32];
+    assert!(matches!(
+        store.commit_block(wrong_root),
+        Err(StoreError::StateRootMismatch { .. })
+    ));
+    assert_unchanged(&store);
+
+    let mut wrong_receipt = good.clone();
+    wrong_receipt.committed.receipts[0].tx_hash = vec![4; 32];
+    assert!(matches!(
+        store.commit_block(wrong_receipt),
+        Err(StoreError::InvalidBlock { .. })
+    ));
+    let mut missing_receipt = good.clone();
+    missing_receipt.committed.receipts.clear();
+    assert!(matches!(
+        store.commit_block(missing_receipt),
+        Err(StoreError::InvalidBlock { .. })
+    ));
+    assert_unchanged(&store);
+
+    store.commit_block(good.clone()).unwrap();
+    assert_eq!(store.tip().height, 1);
+    // The same block again is not next.
+    assert_eq!(
+        store.commit_block(good),
+        Err(StoreError::NotNext {
+            expected_height: 2,
+            found_height: 1
+        })
+    );
+    assert_eq!(store.tip().height, 1);
+}
+
+fn header_mut(batch: &mut CommitBatch) -> &mut v1::BlockHeader {
+    batch
+        .committed
+        .block
+        .as_mut()
+        .unwrap()
+        .header
+        .as_mut()
+        .unwrap()
+}
+
+#[test]
+fn an_accepted_inclusion_wins_the_transaction_index() {
+    let dir = TempDir::new("tx-index");
+    let (store, mut harness) = genesis_store(&dir);
+    let envelope = record_report(&mut harness, "rpt-1");
+    let batch1 = next_block(&store, &mut harness, vec![envelope.clone()]);
+    assert!(batch1.committed.receipts[0].accepted);
+    store.commit_block(batch1).unwrap();
+    // The same envelope again is rejected as a replay, and the index keeps the first inclusion.
+    let batch2 = next_block(&store, &mut harness, vec![envelope.clone()]);
+    assert!(!batch2.committed.receipts[0].accepted);
+    store.commit_block(batch2).unwrap();
+    let hash = transaction_hash(CHAIN_ID, &envelope.body).unwrap();
+    assert_eq!(
+        store.transaction_location(&hash).unwrap(),
+        Some(TxLocation {
+            height: 1,
+            index: 0
+        })
+    );
+}
+
+// ---------------------------------------------------------------- state, sync ranges
+
+#[test]
+fn state_scans_are_ordered_limited_and_consistent() {
+    let dir = TempDir::new("scan");
+    let (store, _harness) = genesis_store(&dir);
+    let put = |key: &[u8], value: &[u8]| (key.to_vec(), Some(value.to_vec()));
+    let writes = WriteSet::from([
+        put(b"t/3", b"three"),
+        put(b"t/1", b"one"),
+        put(b"t/20", b"twenty"),
+        put(b"t/2", b"two"),
+        put(b"t0", b"outside"),
+        put(b"s/9", b"outside"),
+        put(&[0xff, 0xff, 1], b"high"),
+        put(&[0xff, 0xff], b"high-prefix"),
+    ]);
+    store.commit_block(writes_block(&store, writes)).unwrap();
+
+    let before = store.state();
+    let keys = |entries: Vec<(Vec<u8>, Vec<u8>)>| -> Vec<Vec<u8>> {
+        entries.into_iter().map(|(k, _)| k).collect()
+    };
+    assert_eq!(
+        keys(before.scan_prefix(b"t/", 10)),
+        vec![
+            b"t/1".to_vec(),
+            b"t/2".to_vec(),
+            b"t/20".to_vec(),
+            b"t/3".to_vec()
+        ]
+    );
+    assert_eq!(
+        before.scan_prefix(b"t/", 2),
+        vec![
+            (b"t/1".to_vec(), b"one".to_vec()),
+            (b"t/2".to_vec(), b"two".to_vec())
+        ]
+    );
+    assert!(before.scan_prefix(b"t/", 0).is_empty());
+    assert!(before.scan_prefix(b"u/", 10).is_empty());
+    assert_eq!(
+        keys(before.scan_prefix(&[0xff, 0xff], 10)),
+        vec![vec![0xff, 0xff], vec![0xff, 0xff, 1]]
+    );
+    assert_eq!(before.get(b"t/20"), Some(b"twenty".to_vec()));
+
+    // A later commit deletes and changes keys; the old snapshot does not see it.
+    let writes = WriteSet::from([(b"t/2".to_vec(), None), put(b"t/1", b"uno")]);
+    store.commit_block(writes_block(&store, writes)).unwrap();
+    assert_eq!(before.get(b"t/2"), Some(b"two".to_vec()));
+    assert_eq!(before.tip().height, 1);
+    let after = store.state();
+    assert_eq!(after.tip().height, 2);
+    assert_eq!(after.get(b"t/2"), None);
+    assert_eq!(
+        after.scan_prefix(b"t/", 2),
+        vec![
+            (b"t/1".to_vec(), b"uno".to_vec()),
+            (b"t/20".to_vec(), b"twenty".to_vec())
+        ]
+    );
+    before.check().unwrap();
+    after.check().unwrap();
+}
+
+#[test]
+fn block_ranges_are_bounded_by_count_and_bytes() {
+    let dir = TempDir::new("ranges");
+    let (store, _harness) = genesis_store(&dir);
+    let mut sizes = Vec::new();
+    for i in 0..5u8 {
+        let writes = WriteSet::from([(vec![b'k', i], Some(vec![i; 10]))]);
+        store.commit_block(writes_block(&store, writes)).unwrap();
+        sizes.push(store.block_bytes(u64::from(i) + 1).unwrap().unwrap().len());
+    }
+    let all = store.blocks_bytes_from(0, 100, usize::MAX).unwrap();
+    assert_eq!(all.len(), 5);
+    assert_eq!(all[0], store.block_bytes(1).unwrap().unwrap());
+    assert_eq!(
+        store.blocks_bytes_from(4, 100, usize::MAX).unwrap().len(),
+        2
+    );
+    assert_eq!(store.blocks_bytes_from(2, 2, usize::MAX).unwrap().len(), 2);
+    assert!(store
+        .blocks_bytes_from(6, 100, usize::MAX)
+        .unwrap()
+        .is_empty());
+    // Always at least one block, then only whole blocks within the byte budget.
+    assert_eq!(store.blocks_bytes_from(1, 100, 1).unwrap().len(), 1);
+    let two = sizes[0] + sizes[1];
+    assert_eq!(store.blocks_bytes_from(1, 100, two).unwrap().len(), 2);
+    assert_eq!(
+        store
+            .blocks_bytes_from(1, 100, two + sizes[2] - 1)
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+// ---------------------------------------------------------------- safety data
+
+#[test]
+fn safety_data_survives_reopen() {
+    let dir = TempDir::new("safety");
+    {
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.load_safety_data().unwrap(), None);
+        store.save_safety_data(b"first").unwrap();
+        assert_eq!(store.load_safety_data().unwrap(), Some(b"first".to_vec()));
+        store.save_safety_data(&[7; 143]).unwrap();
+        let too_large = vec![0; SAFETY_DATA_BYTES_MAX + 1];
+        assert!(matches!(
+            store.save_safety_data(&too_large),
+            Err(StoreError::TooLarge { .. })
+        ));
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.load_safety_data().unwrap(), Some(vec![7; 143]));
+}
+
+// ---------------------------------------------------------------- corruption
+
+#[test]
+fn a_corrupt_tip_is_reported_on_open() {
+    let dir = TempDir::new("corrupt-tip");
+    {
+        let (store, _harness) = genesis_store(&dir);
+        store.put_raw(CF_META, META_TIP, b"garbage");
+    }
+    let error = Store::open(dir.path()).unwrap_err();
+    assert!(matches!(error, StoreError::Corrupt(_)), "{error}");
+}
+
+#[test]
+fn a_missing_meta_record_is_reported_on_open() {
+    let dir = TempDir::new("missing-meta");
+    {
+        let (store, _harness) = genesis_store(&dir);
+        store
+            .db
+            .delete_cf(store.cf(CF_META).unwrap(), META_GENESIS_SHA256)
+            .unwrap();
+    }
+    let error = Store::open(dir.path()).unwrap_err();
+    assert!(matches!(error, StoreError::Corrupt(_)), "{error}");
+}
+
+#[test]
+fn an_unknown_format_is_refused() {
+    let dir = TempDir::new("format");
+    {
+        let (store, _harness) = genesis_store(&dir);
+        store.put_raw(CF_META, META_SCHEMA, &2u32.to_be_bytes());
+    }
+    assert_eq!(
+        Store::open(dir.path()).unwrap_err(),
+        StoreError::UnsupportedFormat {
+            found: 2,
+            supported: STORAGE_FORMAT_VERSION
+        }
+    );
+}
+
+#[test]
+fn corrupt_blocks_and_index_entries_are_reported() {
+    let dir = TempDir::new("corrupt-block");
+    {
+        let (store, mut harness) = genesis_store(&dir);
+        let envelope = record_report(&mut harness, "rpt-1");
+        let batch = next_block(&store, &mut harness, vec![envelope]);
+        let block_hash = batch.block_hash;
+        store.commit_block(batch).unwrap();
+        store.put_raw(CF_TRANSACTIONS, &[1; 32], b"short");
+        store.put_raw(CF_BLOCK_HASHES, &[2; 32], b"short");
+        assert!(matches!(
+            store.transaction_location(&[1; 32]),
+            Err(StoreError::Corrupt(_))
+        ));
+        assert!(matches!(
+            store.height_of_block(&[2; 32]),
+            Err(StoreError::Corrupt(_))
+        ));
+        // A valid block stored under the wrong height is caught too.
+        let bytes = store.block_bytes(1).unwrap().unwrap();
+        store.put_raw(CF_BLOCKS, &7u64.to_be_bytes(), &bytes);
+        assert!(matches!(store.block(7), Err(StoreError::Corrupt(_))));
+        store.put_raw(CF_BLOCKS, &1u64.to_be_bytes(), &[0xff; 40]);
+        assert!(matches!(store.block(1), Err(StoreError::Corrupt(_))));
+        assert!(matches!(store.block_bytes(1), Err(StoreError::Corrupt(_))));
+        assert!(matches!(
+            store.blocks_bytes_from(1, 10, usize::MAX),
+            Err(StoreError::Corrupt(_))
+        ));
+        assert_eq!(store.height_of_block(&block_hash).unwrap(), Some(1));
+    }
+    // The tip's block no longer decodes: the store refuses to open.
+    let error = Store::open(dir.path()).unwrap_err();
+    assert!(matches!(error, StoreError::Corrupt(_)), "{error}");
+}
+
+// ---------------------------------------------------------------- formats
+
+#[test]
+fn tip_record_bytes_are_pinned() {
+    let tip = ChainTip {
+        height: 0x0102_0304_0506_0708,
+        block_hash: [0xaa; 32],
+        state_root: [0xbb; 32],
+        time_ms: 1_767_225_600_000,
+    };
+    let encoded = tip.encode();
+    let expected = format!(
+        "01{}{}{}{}",
+        "0102030405060708",
+        "aa".repeat(32),
+        "bb".repeat(32),
+        "0000019b76daa800"
+    );
+    assert_eq!(hex::encode(encoded), expected);
+    assert_eq!(ChainTip::decode(&encoded).unwrap(), tip);
+    let mut other_version = encoded;
+    other_version[0] = 2;
+    assert!(matches!(
+        ChainTip::decode(&other_version),
+        Err(StoreError::Corrupt(_))
+    ));
+    assert_eq!(
+        hex::encode(
+            TxLocation {
+                height: 5,
+                index: 3
+            }
+            .encode()
+        ),
+        "000000000000000500000003"
+    );
+}
+
+#[test]
+fn prefix_upper_bounds() {
+    assert_eq!(prefix_upper_bound(b"t/"), Some(b"t0".to_vec()));
+    assert_eq!(prefix_upper_bound(&[1, 0xff]), Some(vec![2]));
+    assert_eq!(prefix_upper_bound(&[0xff, 0xff]), None);
+    assert_eq!(prefix_upper_bound(b""), None);
+}
