@@ -148,17 +148,6 @@ fn load_report(
         })
 }
 
-/// The USCC stored in a record; a stored code that does not parse is a broken state, reported
-/// as a rejection so nothing is written.
-fn stored_uscc(field: &str, text: &str) -> Outcome<Uscc> {
-    Uscc::parse(text).map_err(|error| {
-        Rejection::new(
-            ReasonCode::ReasonMalformed,
-            format!("stored {field} {text:?} is not a USCC: {error}"),
-        )
-    })
-}
-
 /// Requires a `CreditReporter` key of the report's issuer to have signed (the caller has checked
 /// that the first key, of `actor`, holds `CreditReporter`).
 fn require_issuer(
@@ -166,7 +155,7 @@ fn require_issuer(
     actor: &Uscc,
     report: &v1::CreditReportRecord,
 ) -> Outcome<()> {
-    let issuer = stored_uscc("issuer", &report.issuer_uscc)?;
+    let issuer = context.stored_uscc("issuer", &report.issuer_uscc)?;
     if !context.signed_by(&issuer, Role::CreditReporter) {
         return Err(Rejection::new(
             ReasonCode::ReasonNotReportIssuer,
@@ -256,7 +245,7 @@ fn file_objection(
 ) -> Outcome<()> {
     let actor = context.acting(Role::Enterprise)?;
     let mut report = load_report(context, report_id)?;
-    let subject = stored_uscc("subject", &report.subject_uscc)?;
+    let subject = context.stored_uscc("subject", &report.subject_uscc)?;
     if !context.signed_by(&subject, Role::Enterprise) {
         return Err(Rejection::new(
             ReasonCode::ReasonNotReportSubject,

@@ -97,7 +97,7 @@ pub struct TxContext<'a> {
     pub signers: Vec<Signer>,
     /// Identifier created by the transaction, reported in its receipt.
     pub created_id: String,
-    corruption: Option<String>,
+    corruption: std::cell::RefCell<Option<String>>,
 }
 
 impl<'a> TxContext<'a> {
@@ -116,7 +116,7 @@ impl<'a> TxContext<'a> {
             tx_index,
             signers,
             created_id: String::new(),
-            corruption: None,
+            corruption: std::cell::RefCell::new(None),
         }
     }
 
@@ -127,12 +127,27 @@ impl<'a> TxContext<'a> {
         match M::decode(bytes.as_slice()) {
             Ok(record) => Some(record),
             Err(error) => {
-                self.corruption.get_or_insert_with(|| {
-                    format!("record under {key:?} does not decode: {error}")
-                });
+                self.mark_corrupt(format!("record under {key:?} does not decode: {error}"));
                 None
             }
         }
+    }
+
+    /// Records that the state is corrupt: the block then fails with
+    /// [`ChaincodeError::CorruptState`] and the node stops.
+    fn mark_corrupt(&self, detail: String) {
+        self.corruption.borrow_mut().get_or_insert(detail);
+    }
+
+    /// Parses a USCC read from a stored record. Records are written only from validated
+    /// actions, so a bad one means the state is corrupt: that is recorded (the block fails and
+    /// the node stops) and the transaction is refused meanwhile.
+    pub fn stored_uscc(&self, field: &str, text: &str) -> Outcome<Uscc> {
+        Uscc::parse(text).map_err(|error| {
+            let detail = format!("stored {field} {text:?} is not a USCC: {error}");
+            self.mark_corrupt(detail.clone());
+            Rejection::new(ReasonCode::ReasonMalformed, detail)
+        })
     }
 
     /// Whether a key holds a value.
@@ -167,8 +182,7 @@ impl<'a> TxContext<'a> {
             Some(bytes) => match <[u8; 8]>::try_from(bytes.as_slice()) {
                 Ok(array) => u64::from_be_bytes(array),
                 Err(_) => {
-                    self.corruption
-                        .get_or_insert_with(|| format!("sequence {name} is not 8 bytes"));
+                    self.mark_corrupt(format!("sequence {name} is not 8 bytes"));
                     0
                 }
             },
@@ -268,7 +282,7 @@ impl<'a> TxContext<'a> {
 
     /// Ends the transaction: its writes and created id, or the corruption it found.
     pub(crate) fn finish(self) -> Result<(WriteSet, String), String> {
-        match self.corruption {
+        match self.corruption.into_inner() {
             Some(corruption) => Err(corruption),
             None => Ok((self.state.into_writes(), self.created_id)),
         }

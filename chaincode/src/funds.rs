@@ -58,8 +58,9 @@
 //!   those records name (the fund's registrar, a pledge's pledgee), then the state-dependent
 //!   rules. Self-transfers and enforcement back to the pledgor are rejected with
 //!   `SELF_TRANSFER`.
-//! - A record written by this registry that holds an invalid code (a corrupt state) makes the
-//!   transaction fail with `MALFORMED` rather than panic; [`audit`] reports it.
+//! - A stored record that holds an invalid code is a corrupt state: the block fails with
+//!   `ChaincodeError::CorruptState` and the node stops (see `TxContext::stored_uscc`);
+//!   [`audit`] reports it too.
 
 use std::collections::BTreeMap;
 
@@ -125,16 +126,6 @@ fn require_free_units(holding: &v1::HoldingRecord, units: u64, doing: &str) -> O
     Ok(())
 }
 
-/// A USCC read back from a record this registry wrote (validated when it was written).
-fn stored_uscc(field: &str, text: &str) -> Outcome<Uscc> {
-    Uscc::parse(text).map_err(|error| {
-        Rejection::new(
-            ReasonCode::ReasonMalformed,
-            format!("stored {field} {text:?} is not a valid code: {error}"),
-        )
-    })
-}
-
 fn require_fund(context: &mut TxContext<'_>, fund_id: &str) -> Outcome<v1::FundRecord> {
     context.get(&keys::fund(fund_id)).ok_or_else(|| {
         Rejection::new(
@@ -191,7 +182,7 @@ fn require_freeze(context: &mut TxContext<'_>, freeze_id: u64) -> Outcome<v1::Fr
 
 /// Requires that the fund's registrar countersigned with a `REGISTRAR` key.
 fn require_registrar_signature(context: &TxContext<'_>, fund: &v1::FundRecord) -> Outcome<()> {
-    let registrar = stored_uscc("registrar", &fund.registrar_uscc)?;
+    let registrar = context.stored_uscc("registrar", &fund.registrar_uscc)?;
     context.require_signature(&registrar, Role::Registrar)
 }
 
@@ -465,8 +456,8 @@ fn enforce_pledge(
 ) -> Outcome<()> {
     let mut pledge = require_pledge(context, pledge_id)?;
     let fund = require_fund(context, &pledge.fund_id)?;
-    let pledgee = stored_uscc("pledgee", &pledge.pledgee_uscc)?;
-    let pledgor = stored_uscc("pledgor", &pledge.pledgor_uscc)?;
+    let pledgee = context.stored_uscc("pledgee", &pledge.pledgee_uscc)?;
+    let pledgor = context.stored_uscc("pledgor", &pledge.pledgor_uscc)?;
     context.require_signature(&pledgee, Role::Financier)?;
     require_registrar_signature(context, &fund)?;
     require_active_pledge(&pledge)?;

@@ -171,17 +171,6 @@ fn require_party(
     context.require_signature(uscc, role)
 }
 
-/// A USCC stored in a record written by this registry.
-fn stored_uscc(text: &str) -> Outcome<Uscc> {
-    // Records are written only from validated actions, so this fails only on a broken state.
-    Uscc::parse(text).map_err(|error| {
-        Rejection::new(
-            ReasonCode::ReasonMalformed,
-            format!("stored USCC {text:?} is invalid: {error}"),
-        )
-    })
-}
-
 fn overflow(what: &str) -> Rejection {
     Rejection::new(
         ReasonCode::ReasonArithmeticOverflow,
@@ -345,7 +334,7 @@ fn register(context: &mut TxContext<'_>, registration: Registration) -> Outcome<
 
 fn confirm(context: &mut TxContext<'_>, receivable_id: &Identifier) -> Outcome<()> {
     let mut receivable = load_receivable(context, receivable_id.as_str())?;
-    let debtor = stored_uscc(&receivable.debtor_uscc)?;
+    let debtor = context.stored_uscc("party", &receivable.debtor_uscc)?;
     require_party(
         context,
         &debtor,
@@ -386,7 +375,7 @@ fn transfer(
     amount_fen: u64,
 ) -> Outcome<()> {
     let (mut receivable, mut unit) = load_unit(context, unit_id)?;
-    let holder = stored_uscc(&unit.holder_uscc)?;
+    let holder = context.stored_uscc("party", &unit.holder_uscc)?;
     require_party(
         context,
         &holder,
@@ -396,7 +385,7 @@ fn transfer(
     )?;
     if let Some(financing) = &unit.financing {
         // Civil Code art. 445: a pledged receivable is not transferred without the pledgee.
-        let financier = stored_uscc(&financing.financier_uscc)?;
+        let financier = context.stored_uscc("party", &financing.financier_uscc)?;
         context.require_signature(&financier, Role::Financier)?;
     }
     require_tradable(context, &receivable)?;
@@ -473,7 +462,7 @@ fn finance(
     kind: FinancingKind,
 ) -> Outcome<()> {
     let (receivable, mut unit) = load_unit(context, unit_id)?;
-    let holder = stored_uscc(&unit.holder_uscc)?;
+    let holder = context.stored_uscc("party", &unit.holder_uscc)?;
     require_party(
         context,
         &holder,
@@ -527,7 +516,7 @@ fn finance(
 fn release(context: &mut TxContext<'_>, unit_id: &UnitId) -> Outcome<()> {
     let (_, mut unit) = load_unit(context, unit_id)?;
     let financier = match &unit.financing {
-        Some(financing) => stored_uscc(&financing.financier_uscc)?,
+        Some(financing) => context.stored_uscc("party", &financing.financier_uscc)?,
         None => {
             return Err(Rejection::new(
                 ReasonCode::ReasonNotFinanced,
@@ -554,7 +543,7 @@ fn record_payment(
 ) -> Outcome<()> {
     let id = receivable_id.as_str();
     let mut receivable = load_receivable(context, id)?;
-    let debtor = stored_uscc(&receivable.debtor_uscc)?;
+    let debtor = context.stored_uscc("party", &receivable.debtor_uscc)?;
     require_party(
         context,
         &debtor,
@@ -610,8 +599,8 @@ fn record_payment(
 fn cancel(context: &mut TxContext<'_>, receivable_id: &Identifier) -> Outcome<()> {
     let id = receivable_id.as_str();
     let mut receivable = load_receivable(context, id)?;
-    let creditor = stored_uscc(&receivable.creditor_uscc)?;
-    let debtor = stored_uscc(&receivable.debtor_uscc)?;
+    let creditor = context.stored_uscc("party", &receivable.creditor_uscc)?;
+    let debtor = context.stored_uscc("party", &receivable.debtor_uscc)?;
     if signed_by_org(context, &creditor) {
         context.require_signature(&creditor, Role::Enterprise)?;
     } else if signed_by_org(context, &debtor) {
