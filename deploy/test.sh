@@ -8,6 +8,8 @@ deploy/prerequisites.sh
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
-# The multi-process tests start the yrd-node binary: build it first.
-cargo build --workspace --bins --locked
+# The multi-process tests start the yrd-node binary: build every target first. (Building all
+# targets of the workspace, as the tests do, resolves features once, so RocksDB is compiled
+# once for lints, tests and the binaries.)
+cargo build --workspace --all-targets --locked
 cargo test --workspace --locked
