@@ -103,6 +103,8 @@ pub struct Driver {
     waiting_value: Option<(Height, Round, Instant)>,
     highest_seen: u64,
     last_progress: Instant,
+    /// Consensus messages logged for the current height.
+    logged: u32,
 }
 
 fn storage(error: impl std::fmt::Display) -> DriverError {
@@ -126,6 +128,7 @@ impl Driver {
             waiting_value: None,
             highest_seen: 0,
             last_progress: Instant::now(),
+            logged: 0,
         }
     }
 
@@ -154,7 +157,8 @@ impl Driver {
             self.consensus = None;
             return Ok(());
         }
-        if self.consensus.is_none() {
+        let restoring = self.consensus.is_none();
+        if restoring {
             let config = Config {
                 chain_id: self.shared.chain_id.clone(),
                 public_key: PublicKey(self.public_key()),
@@ -186,10 +190,52 @@ impl Driver {
             self.consensus = Some(consensus);
         }
         info!(height, "starting height as a validator");
+        let logged = if restoring {
+            self.shared
+                .store
+                .consensus_messages(height)
+                .map_err(storage)?
+        } else {
+            Vec::new()
+        };
+        // New messages are logged after those already there.
+        self.logged = u32::try_from(logged.len()).unwrap_or(u32::MAX);
         self.feed(Input::StartHeight {
             height: Height(height),
             validators,
-        })
+        })?;
+        if !logged.is_empty() {
+            // Hand back what this validator saw of the height before it stopped, the block it
+            // may be locked on among them, so that it can still help decide the height.
+            info!(
+                height,
+                messages = logged.len(),
+                "replaying the consensus log of the height"
+            );
+            for bytes in logged {
+                let message = v1::ConsensusMessage::decode(bytes.as_slice()).ok();
+                if let Some(input) = message.and_then(|m| self.consensus_input(m)) {
+                    self.feed(input)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Logs a consensus message of the current height (see `Store::log_consensus_message`).
+    fn log_message(&mut self, height: u64, bytes: &[u8]) {
+        let current = self.consensus.as_ref().map(|c| c.height().0);
+        if current != Some(height) || self.logged >= crate::storage::CONSENSUS_LOG_MESSAGES_MAX {
+            return;
+        }
+        match self
+            .shared
+            .store
+            .log_consensus_message(height, self.logged, bytes)
+        {
+            Ok(()) => self.logged += 1,
+            Err(error) => warn!(%error, "consensus message not logged"),
+        }
     }
 
     /// Hands an input to the core and executes its outputs, and those of the inputs they cause.
@@ -530,48 +576,20 @@ impl Driver {
     /// Handles a message from the network.
     fn on_network(&mut self, event: NetworkEvent) -> Result<(), DriverError> {
         match event {
-            NetworkEvent::Consensus { message, .. } => {
-                let Ok(message) = v1::ConsensusMessage::decode(message.as_slice()) else {
+            NetworkEvent::Consensus { message: bytes, .. } => {
+                let Ok(message) = v1::ConsensusMessage::decode(bytes.as_slice()) else {
                     debug!("undecodable consensus message dropped");
                     return Ok(());
                 };
-                let input = match message.message {
-                    Some(v1::consensus_message::Message::Proposal(proposal)) => {
-                        self.highest_seen = self.highest_seen.max(proposal.height);
-                        match wire::proposal_from_wire(proposal) {
-                            Ok((proposal, payload)) => {
-                                // The core trusts that the payload hashes to the proposal's hash.
-                                let matches = v1::Block::decode(payload.as_slice())
-                                    .ok()
-                                    .and_then(|b| b.header)
-                                    .and_then(|h| block_hash(&h).ok())
-                                    .is_some_and(|h| h == proposal.proposal.block_hash.0);
-                                if !matches {
-                                    debug!(
-                                        "proposal whose payload does not match its hash dropped"
-                                    );
-                                    return Ok(());
-                                }
-                                Input::Proposal { proposal, payload }
-                            }
-                            Err(error) => {
-                                debug!(%error, "proposal dropped");
-                                return Ok(());
-                            }
-                        }
-                    }
-                    Some(v1::consensus_message::Message::Vote(vote)) => {
-                        self.highest_seen = self.highest_seen.max(vote.height);
-                        match wire::vote_from_wire(&vote) {
-                            Ok(vote) => Input::Vote(vote),
-                            Err(error) => {
-                                debug!(%error, "vote dropped");
-                                return Ok(());
-                            }
-                        }
-                    }
-                    None => return Ok(()),
+                let Some(input) = self.consensus_input(message) else {
+                    return Ok(());
                 };
+                let height = match &input {
+                    Input::Proposal { proposal, .. } => proposal.proposal.height.0,
+                    Input::Vote(vote) => vote.vote.height.0,
+                    _ => 0,
+                };
+                self.log_message(height, &bytes);
                 self.feed(input)
             }
             NetworkEvent::Transactions { batch, .. } => {
@@ -597,6 +615,36 @@ impl Driver {
             NetworkEvent::PeersChanged { connected } => {
                 info!(connected, "peers changed");
                 Ok(())
+            }
+        }
+    }
+
+    /// The core's input for a consensus message, or `None` for a malformed one (dropped).
+    fn consensus_input(&mut self, message: v1::ConsensusMessage) -> Option<Input> {
+        match message.message? {
+            v1::consensus_message::Message::Proposal(proposal) => {
+                self.highest_seen = self.highest_seen.max(proposal.height);
+                let (proposal, payload) = wire::proposal_from_wire(proposal)
+                    .map_err(|error| debug!(%error, "proposal dropped"))
+                    .ok()?;
+                // The core trusts that the payload hashes to the proposal's hash.
+                let matches = v1::Block::decode(payload.as_slice())
+                    .ok()
+                    .and_then(|b| b.header)
+                    .and_then(|h| block_hash(&h).ok())
+                    .is_some_and(|h| h == proposal.proposal.block_hash.0);
+                if !matches {
+                    debug!("proposal whose payload does not match its hash dropped");
+                    return None;
+                }
+                Some(Input::Proposal { proposal, payload })
+            }
+            v1::consensus_message::Message::Vote(vote) => {
+                self.highest_seen = self.highest_seen.max(vote.height);
+                wire::vote_from_wire(&vote)
+                    .map_err(|error| debug!(%error, "vote dropped"))
+                    .ok()
+                    .map(Input::Vote)
             }
         }
     }

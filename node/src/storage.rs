@@ -121,6 +121,10 @@ const META_GENESIS: &[u8] = b"genesis";
 const META_GENESIS_SHA256: &[u8] = b"genesis_sha256";
 const META_TIP: &[u8] = b"tip";
 const CONSENSUS_SAFETY: &[u8] = b"safety";
+/// Prefix of the consensus message log: `w/<height u64 BE><sequence u32 BE>`.
+const CONSENSUS_LOG_PREFIX: &[u8] = b"w/";
+/// Most consensus messages logged for one height.
+pub const CONSENSUS_LOG_MESSAGES_MAX: u32 = 4_096;
 
 const TIP_RECORD_VERSION: u8 = 1;
 const TIP_RECORD_BYTES: usize = 1 + 8 + 32 + 32 + 8;
@@ -760,6 +764,57 @@ impl Store {
             }
         }
         Ok(bytes)
+    }
+
+    /// Logs a consensus message received or sent for `height` (the `sequence`-th of the height),
+    /// so that a validator restarted from its safety data can hand the proposals and votes of
+    /// its height back to the core (the block it is locked on among them). The write is not
+    /// synced on its own: the synced safety-data write that precedes any vote makes it durable.
+    pub fn log_consensus_message(
+        &self,
+        height: u64,
+        sequence: u32,
+        message: &[u8],
+    ) -> Result<(), StoreError> {
+        if sequence >= CONSENSUS_LOG_MESSAGES_MAX || message.len() > STORED_BLOCK_BYTES_MAX {
+            return Err(StoreError::TooLarge {
+                what: "consensus log",
+                found: sequence as usize,
+                max: CONSENSUS_LOG_MESSAGES_MAX as usize,
+            });
+        }
+        let mut key = CONSENSUS_LOG_PREFIX.to_vec();
+        key.extend_from_slice(&height.to_be_bytes());
+        key.extend_from_slice(&sequence.to_be_bytes());
+        self.db
+            .put_cf(self.cf(CF_CONSENSUS)?, key, message)
+            .map_err(|error| rocks("write consensus log", error))
+    }
+
+    /// The consensus messages logged for `height`, in the order they were logged.
+    pub fn consensus_messages(&self, height: u64) -> Result<Vec<Vec<u8>>, StoreError> {
+        let mut prefix = CONSENSUS_LOG_PREFIX.to_vec();
+        prefix.extend_from_slice(&height.to_be_bytes());
+        let mut messages = Vec::new();
+        for item in self.db.prefix_iterator_cf(self.cf(CF_CONSENSUS)?, &prefix) {
+            let (key, value) = item.map_err(|error| rocks("read consensus log", error))?;
+            if !key.starts_with(&prefix) || messages.len() >= CONSENSUS_LOG_MESSAGES_MAX as usize {
+                break;
+            }
+            messages.push(value.to_vec());
+        }
+        Ok(messages)
+    }
+
+    /// Forgets the consensus messages of every height below `height`.
+    pub fn prune_consensus_messages(&self, height: u64) -> Result<(), StoreError> {
+        let mut from = CONSENSUS_LOG_PREFIX.to_vec();
+        from.extend_from_slice(&0u64.to_be_bytes());
+        let mut to = CONSENSUS_LOG_PREFIX.to_vec();
+        to.extend_from_slice(&height.to_be_bytes());
+        self.db
+            .delete_range_cf(self.cf(CF_CONSENSUS)?, from, to)
+            .map_err(|error| rocks("prune consensus log", error))
     }
 
     /// Writes raw bytes into a column family, for corruption tests.

@@ -715,3 +715,38 @@ fn prefix_upper_bounds() {
     assert_eq!(prefix_upper_bound(&[0xff, 0xff]), None);
     assert_eq!(prefix_upper_bound(b""), None);
 }
+
+#[test]
+fn consensus_log_keeps_order_per_height_survives_reopen_and_is_pruned() {
+    let dir = TempDir::new("consensus-log");
+    {
+        let (store, _) = genesis_store(&dir);
+        store.log_consensus_message(5, 0, b"first").expect("log");
+        store.log_consensus_message(5, 1, b"second").expect("log");
+        store
+            .log_consensus_message(6, 0, b"next height")
+            .expect("log");
+        store
+            .save_safety_data(b"synced after the log")
+            .expect("safety");
+        assert!(store
+            .log_consensus_message(5, CONSENSUS_LOG_MESSAGES_MAX, b"x")
+            .is_err());
+    }
+    let store = Store::open(dir.path()).expect("reopen");
+    assert_eq!(
+        store.consensus_messages(5).expect("read"),
+        vec![b"first".to_vec(), b"second".to_vec()]
+    );
+    assert_eq!(
+        store.consensus_messages(6).expect("read"),
+        vec![b"next height".to_vec()]
+    );
+    store.prune_consensus_messages(6).expect("prune");
+    assert!(store.consensus_messages(5).expect("read").is_empty());
+    assert_eq!(store.consensus_messages(6).expect("read").len(), 1);
+    assert_eq!(
+        store.load_safety_data().expect("safety").as_deref(),
+        Some(&b"synced after the log"[..])
+    );
+}
