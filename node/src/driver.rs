@@ -371,17 +371,20 @@ impl Driver {
             .iter()
             .map(|t| (**t).clone())
             .collect();
-        let (block, prepared) =
-            self.execute_block_at(height.0, time_ms, self.public_key(), transactions)?;
-        let hash = block_hash(&block.header.clone().unwrap_or_default())
-            .map_err(|e| DriverError::Invariant(e.to_string()))?;
+        let prepared = self.execute_block_at(height.0, time_ms, self.public_key(), transactions)?;
+        let header = prepared
+            .block
+            .header
+            .as_ref()
+            .ok_or_else(|| DriverError::Invariant("built a block without a header".into()))?;
+        let hash = block_hash(header).map_err(|e| DriverError::Invariant(e.to_string()))?;
         info!(
             height = height.0,
             round = round.0,
-            transactions = block.transactions.len(),
+            transactions = prepared.block.transactions.len(),
             "proposing block"
         );
-        let payload = block.encode_to_vec();
+        let payload = prepared.block.encode_to_vec();
         self.prepared.insert(hash, prepared);
         Ok(Input::ProposeValue {
             height,
@@ -398,7 +401,7 @@ impl Driver {
         time_ms: u64,
         proposer: [u8; 32],
         transactions: Vec<VerifiedTransaction>,
-    ) -> Result<(v1::Block, Prepared), DriverError> {
+    ) -> Result<Prepared, DriverError> {
         let tip = self.shared.store.tip();
         let state = self.shared.store.state();
         let context = BlockContext {
@@ -436,14 +439,11 @@ impl Driver {
             header: Some(header),
             transactions: transactions.into_iter().map(|t| t.envelope).collect(),
         };
-        Ok((
-            block.clone(),
-            Prepared {
-                block,
-                outcome,
-                state_root,
-            },
-        ))
+        Ok(Prepared {
+            block,
+            outcome,
+            state_root,
+        })
     }
 
     /// Checks a block for `height` (proposed in `round`, or synced when `round` is `None`):
@@ -510,7 +510,7 @@ impl Driver {
             .into_iter()
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| Invalid(format!("a transaction fails verification: {e}")))?;
-        let (rebuilt, prepared) = self
+        let prepared = self
             .execute_block_at(
                 height,
                 header.time_ms,
@@ -518,13 +518,13 @@ impl Driver {
                 verified,
             )
             .map_err(|e| Invalid(e.to_string()))?;
-        let rebuilt_header = rebuilt.header.unwrap_or_default();
-        if rebuilt_header != header {
+        // The rebuilt block holds the same envelopes; only its header can differ.
+        if prepared.block.header.as_ref() != Some(&header) {
             return Err(Invalid(
                 "header roots do not match the block's execution".into(),
             ));
         }
-        Ok(Prepared { block, ..prepared })
+        Ok(prepared)
     }
 
     /// Commits a decided block with its certificate.
