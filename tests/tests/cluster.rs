@@ -66,10 +66,63 @@ async fn wait_commit(cluster: &Cluster, index: usize, tx_hash: &[u8]) -> v1::Tra
         .into_inner()
 }
 
+/// gRPC health says SERVING and server reflection lists the yrd services, so standard tools
+/// (grpcurl, grpc_health_probe) work without the proto files.
+async fn assert_health_and_reflection(cluster: &Cluster, index: usize) {
+    use tonic_reflection::pb::v1::{
+        server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+        ServerReflectionRequest,
+    };
+    let channel = tonic::transport::Channel::from_shared(cluster.nodes[index].endpoint.clone())
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("connect");
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
+    let answer = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "yrd.v1.Ledger".into(),
+        })
+        .await
+        .expect("health check")
+        .into_inner();
+    assert_eq!(
+        answer.status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
+    let mut reflection = ServerReflectionClient::new(channel);
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut answers = reflection
+        .server_reflection_info(tokio_stream::once(request))
+        .await
+        .expect("reflection")
+        .into_inner();
+    let answer = answers
+        .message()
+        .await
+        .expect("reflection answer")
+        .expect("one answer");
+    let Some(MessageResponse::ListServicesResponse(list)) = answer.message_response else {
+        panic!("reflection did not list services: {answer:?}");
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    for service in ["yrd.v1.Ledger", "yrd.v1.Registry"] {
+        assert!(
+            names.iter().any(|n| n == service),
+            "reflection lists {names:?}, not {service}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transaction_sent_to_any_node_commits_with_the_same_block_and_state_on_all_four() {
     let cluster = Cluster::start("any-node", 4, 0);
     wait_all(&cluster, &[0, 1, 2, 3], 1).await;
+    assert_health_and_reflection(&cluster, 0).await;
     let (_, core_key) = cluster.member("core");
     let (bank, _) = cluster.member("bank0");
     let mut heights = Vec::new();
