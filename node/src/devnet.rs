@@ -260,3 +260,101 @@ pub fn load_layout(dir: &Path) -> anyhow::Result<Layout> {
 
 /// How long to wait for a freshly started network to commit its first block.
 pub const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The status of the node at `endpoint`, if it answers.
+pub async fn status(endpoint: &str) -> Option<yrd_proto::v1::StatusResponse> {
+    let mut client = yrd_proto::v1::ledger_client::LedgerClient::connect(endpoint.to_owned())
+        .await
+        .ok()?;
+    client
+        .get_status(yrd_proto::v1::StatusRequest {})
+        .await
+        .ok()
+        .map(tonic::Response::into_inner)
+}
+
+/// Node processes of a local network, killed when dropped.
+#[derive(Default)]
+pub struct Processes(Vec<tokio::process::Child>);
+
+impl Processes {
+    /// Starts `executable start --config <node config>` for each node, appending its output to
+    /// `node.log` in the node's folder.
+    pub fn start(executable: &Path, nodes: &[&NodeLayout]) -> anyhow::Result<Self> {
+        let mut processes = Self::default();
+        for (index, node) in nodes.iter().enumerate() {
+            let log_path = node.dir.join("node.log");
+            let log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log_path)
+                .with_context(|| format!("opening {}", log_path.display()))?;
+            let child = tokio::process::Command::new(executable)
+                .args(["start", "--config"])
+                .arg(&node.config)
+                .stdin(std::process::Stdio::null())
+                .stdout(log.try_clone()?)
+                .stderr(log)
+                .kill_on_drop(true)
+                .spawn()
+                .with_context(|| format!("starting node {index}"))?;
+            processes.0.push(child);
+        }
+        Ok(processes)
+    }
+
+    /// Waits until every node of `nodes` (started in this order) has committed a block; fails
+    /// if one exits or [`START_TIMEOUT`] passes. Returns the heights seen.
+    pub async fn wait_committing(&mut self, nodes: &[&NodeLayout]) -> anyhow::Result<Vec<u64>> {
+        let deadline = tokio::time::Instant::now() + START_TIMEOUT;
+        loop {
+            let mut heights = Vec::new();
+            for node in nodes {
+                heights.push(status(&node.endpoint).await.map_or(0, |s| s.height));
+            }
+            if heights.iter().all(|&h| h >= 1) {
+                return Ok(heights);
+            }
+            for (index, child) in self.0.iter_mut().enumerate() {
+                if let Some(exit) = child.try_wait()? {
+                    bail!(
+                        "node {index} exited ({exit}); see {}",
+                        nodes[index].dir.join("node.log").display()
+                    );
+                }
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("the network did not commit within {START_TIMEOUT:?}; see the node logs");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Kills every process and waits (up to 5 s each) for it to exit.
+    pub async fn stop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.start_kill();
+        }
+        for child in &mut self.0 {
+            let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+        }
+        self.0.clear();
+    }
+
+    /// The process ids of the running processes.
+    #[must_use]
+    pub fn pids(&self) -> Vec<u32> {
+        self.0
+            .iter()
+            .filter_map(tokio::process::Child::id)
+            .collect()
+    }
+}
+
+impl Drop for Processes {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.start_kill();
+        }
+    }
+}

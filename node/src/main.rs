@@ -2,14 +2,12 @@
 //! 4-validator network that shows itself committing (`devnet`).
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use ed25519_dalek::SigningKey;
-use tokio::process::{Child, Command};
-use yrd_node::devnet::{self, Layout};
+use yrd_node::devnet::{self, status, Layout, Processes};
 use yrd_node::{admission::now_ms, keyfile, network};
 use yrd_proto::v1::{self, ledger_client::LedgerClient, transaction_body::Action};
 
@@ -132,26 +130,6 @@ fn init(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Validator processes, killed when dropped.
-struct Processes(Vec<Child>);
-
-impl Drop for Processes {
-    fn drop(&mut self) {
-        for child in &mut self.0 {
-            let _ = child.start_kill();
-        }
-    }
-}
-
-async fn status(endpoint: &str) -> Option<v1::StatusResponse> {
-    let mut client = LedgerClient::connect(endpoint.to_owned()).await.ok()?;
-    client
-        .get_status(v1::StatusRequest {})
-        .await
-        .ok()
-        .map(tonic::Response::into_inner)
-}
-
 async fn run_devnet(
     dir: &Path,
     validators: usize,
@@ -175,19 +153,9 @@ async fn run_devnet(
         return Ok(());
     }
     let executable = std::env::current_exe()?;
-    let mut processes = Processes(Vec::new());
+    let nodes: Vec<&devnet::NodeLayout> = layout.nodes.iter().collect();
+    let mut processes = Processes::start(&executable, &nodes)?;
     for (index, node) in layout.nodes.iter().enumerate() {
-        let log = std::fs::File::create(node.dir.join("node.log"))?;
-        let child = Command::new(&executable)
-            .args(["start", "--config"])
-            .arg(&node.config)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("starting node {index}"))?;
-        processes.0.push(child);
         println!(
             "node{index}  {}  {}  gRPC {}  log {}",
             if node.validator {
@@ -200,32 +168,8 @@ async fn run_devnet(
             node.dir.join("node.log").display()
         );
     }
-    let deadline = tokio::time::Instant::now() + devnet::START_TIMEOUT;
-    loop {
-        let mut heights = Vec::new();
-        for node in &layout.nodes {
-            heights.push(status(&node.endpoint).await.map_or(0, |s| s.height));
-        }
-        if heights.iter().all(|&h| h >= 1) {
-            println!("all nodes are committing (heights {heights:?})");
-            break;
-        }
-        for (index, child) in processes.0.iter_mut().enumerate() {
-            if let Some(exit) = child.try_wait()? {
-                anyhow::bail!(
-                    "node{index} exited ({exit}); see {}",
-                    layout.nodes[index].dir.join("node.log").display()
-                );
-            }
-        }
-        if tokio::time::Instant::now() > deadline {
-            anyhow::bail!(
-                "the network did not commit within {:?}; see the node logs",
-                devnet::START_TIMEOUT
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let heights = processes.wait_committing(&nodes).await?;
+    println!("all nodes are committing (heights {heights:?})");
     if !no_demo {
         demo(&layout).await?;
     }

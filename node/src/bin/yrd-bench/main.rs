@@ -8,17 +8,15 @@ mod workload;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::Parser;
-use tokio::process::{Child, Command};
 use tonic::transport::Channel;
 use yrd_node::admission::now_ms;
-use yrd_node::devnet::{self, Layout, DEVNET_CHAIN_ID};
+use yrd_node::devnet::{self, status, Layout, NodeLayout, Processes, DEVNET_CHAIN_ID};
 use yrd_proto::v1::{self, ledger_client::LedgerClient, transaction_body::Action};
 
 use crate::workload::{Members, Signed};
@@ -68,35 +66,6 @@ struct Args {
     /// Prints the result as one JSON object.
     #[arg(long)]
     json: bool,
-}
-
-/// Validator processes, killed when dropped.
-struct Processes(Vec<Child>);
-
-impl Processes {
-    /// Kills every process and waits for it to exit.
-    async fn stop(&mut self) {
-        for child in &mut self.0 {
-            let _ = child.start_kill();
-        }
-        for child in &mut self.0 {
-            let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
-        }
-        self.0.clear();
-    }
-
-    /// The process ids of the running processes.
-    fn pids(&self) -> Vec<u32> {
-        self.0.iter().filter_map(Child::id).collect()
-    }
-}
-
-impl Drop for Processes {
-    fn drop(&mut self) {
-        for child in &mut self.0 {
-            let _ = child.start_kill();
-        }
-    }
 }
 
 /// Outcome counters shared by the submitting tasks.
@@ -154,7 +123,7 @@ fn main() -> std::process::ExitCode {
         }
     };
     let result = runtime.block_on(async move {
-        let mut processes = Processes(Vec::new());
+        let mut processes = Processes::default();
         let mut terminate =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         let outcome = tokio::select! {
@@ -223,16 +192,6 @@ async fn client(endpoint: &str) -> anyhow::Result<LedgerClient<Channel>> {
         .max_decoding_message_size(MESSAGE_BYTES_MAX))
 }
 
-/// The status of the node at `endpoint`, if it answers.
-async fn status(endpoint: &str) -> Option<v1::StatusResponse> {
-    let mut client = client(endpoint).await.ok()?;
-    client
-        .get_status(v1::StatusRequest {})
-        .await
-        .ok()
-        .map(tonic::Response::into_inner)
-}
-
 /// Loads or generates the network in `args.dir`.
 fn layout(args: &Args) -> anyhow::Result<Layout> {
     if args.dir.join("layout.json").exists() {
@@ -257,51 +216,12 @@ async fn start_validators(layout: &Layout, processes: &mut Processes) -> anyhow:
         "{} is missing: build it (cargo build -p yrd-node --bins)",
         executable.display()
     );
-    let validators: Vec<_> = layout.nodes.iter().filter(|n| n.validator).collect();
-    for (index, node) in validators.iter().enumerate() {
-        let log_path = node.dir.join("node.log");
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .with_context(|| format!("opening {}", log_path.display()))?;
-        let child = Command::new(&executable)
-            .args(["start", "--config"])
-            .arg(&node.config)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("starting validator {index}"))?;
-        processes.0.push(child);
-    }
+    let validators: Vec<&NodeLayout> = layout.nodes.iter().filter(|n| n.validator).collect();
+    *processes = Processes::start(&executable, &validators)?;
     eprintln!("started {} validators", validators.len());
-    let deadline = Instant::now() + devnet::START_TIMEOUT;
-    loop {
-        let mut heights = Vec::new();
-        for node in &validators {
-            heights.push(status(&node.endpoint).await.map_or(0, |s| s.height));
-        }
-        if heights.iter().all(|&h| h >= 1) {
-            eprintln!("all validators are committing (heights {heights:?})");
-            return Ok(());
-        }
-        for (index, child) in processes.0.iter_mut().enumerate() {
-            if let Some(exit) = child.try_wait()? {
-                anyhow::bail!(
-                    "validator {index} exited ({exit}); see {}",
-                    validators[index].dir.join("node.log").display()
-                );
-            }
-        }
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "the network did not commit within {:?}; see the node logs",
-            devnet::START_TIMEOUT
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let heights = processes.wait_committing(&validators).await?;
+    eprintln!("all validators are committing (heights {heights:?})");
+    Ok(())
 }
 
 /// Registers the fund the workload registers holdings of, and waits for it to commit.
