@@ -3,12 +3,13 @@
 
 use std::path::PathBuf;
 
-const PROTO_FILES: [&str; 5] = [
+const PROTO_FILES: [&str; 6] = [
     "proto/yrd/v1/transaction.proto",
     "proto/yrd/v1/ledger.proto",
     "proto/yrd/v1/state.proto",
     "proto/yrd/v1/service.proto",
     "proto/yrd/v1/consensus.proto",
+    "proto/yrd/v1/proof.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -531,6 +531,7 @@ fn execute_one(
     };
     let mut context = TxContext::new(state, block, verified.hash, tx_index, signers);
     let outcome = dispatch(&mut context, tx.action);
+    let provenance = context.provenance();
     context.put_raw(
         keys::applied_transaction(&verified.hash),
         tx.valid_until_ms.to_be_bytes().to_vec(),
@@ -539,6 +540,55 @@ fn execute_one(
         keys::applied_by_expiry(tx.valid_until_ms, &verified.hash),
         Vec::new(),
     );
-    let finished = context.finish().map_err(corrupt)?;
-    Ok(outcome.map(|()| finished))
+    let (mut writes, created_id) = context.finish().map_err(corrupt)?;
+    if let Err(rejection) = outcome {
+        return Ok(Err(rejection));
+    }
+    if let Err(rejection) = record_history(state, &provenance, &mut writes)? {
+        return Ok(Err(rejection));
+    }
+    Ok(Ok((writes, created_id)))
+}
+
+/// Adds a history version (`h/c/`, `h/v/`) for every versioned key among a transaction's writes.
+fn record_history(
+    state: &dyn StateRead,
+    provenance: &v1::Provenance,
+    writes: &mut WriteSet,
+) -> Result<Outcome<()>, ChaincodeError> {
+    let versioned: Vec<(Vec<u8>, Option<Vec<u8>>)> = writes
+        .iter()
+        .filter(|(key, _)| keys::is_versioned(key))
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect();
+    for (key, value) in versioned {
+        let count_key = keys::history_count(&key);
+        let count = match state.get(&count_key) {
+            None => 0,
+            Some(bytes) => {
+                let bytes: [u8; 4] = bytes.as_slice().try_into().map_err(|_| {
+                    corrupt(format!(
+                        "history count of {key:?} is {} bytes, not 4",
+                        bytes.len()
+                    ))
+                })?;
+                u32::from_be_bytes(bytes)
+            }
+        };
+        let Some(next) = count.checked_add(1) else {
+            return Ok(Err(Rejection::new(
+                ReasonCode::ReasonArithmeticOverflow,
+                format!("key {key:?} has the most versions a key can have"),
+            )));
+        };
+        let entry = v1::HistoryEntry {
+            index: count,
+            provenance: Some(provenance.clone()),
+            deleted: value.is_none(),
+            value: value.unwrap_or_default(),
+        };
+        writes.insert(keys::history_entry(&key, count), Some(entry.encode_to_vec()));
+        writes.insert(count_key, Some(next.to_be_bytes().to_vec()));
+    }
+    Ok(Ok(()))
 }

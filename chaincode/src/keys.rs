@@ -23,6 +23,14 @@
 //! | `s/<sequence name>` | last number issued, u64 BE |
 //! | `x/h/<tx hash>` | `valid_until_ms` u64 BE: applied transaction, for replay protection |
 //! | `x/e/<valid_until_ms u64 BE><tx hash>` | empty: the same, ordered by expiry for pruning |
+//! | `h/c/<key>` | number of versions of `<key>`, u32 BE |
+//! | `h/v/<key><index u32 BE>` | `HistoryEntry`: version `index` (from 0) of `<key>` |
+//!
+//! Every key a transaction writes gets a version in the history (`h/`), except the history
+//! itself, the replay entries (`x/`), the sequences (`s/`) and the write-once indexes (`c/s/`,
+//! `r/i/`). The version index is the count before the write, so a key's versions are exactly
+//! `0 .. count` and a proof of the count proves that no version is missing or hidden. The fixed
+//! four-byte suffix keeps `h/v/` keys unambiguous. Genesis writes have no versions.
 
 use yrd_proto::signing::{Hash, PublicKeyBytes};
 
@@ -190,3 +198,27 @@ pub const RECEIVABLES_PREFIX: &[u8] = b"r/r/";
 pub const RECEIVABLE_UNITS_PREFIX: &[u8] = b"r/u/";
 /// Prefix of every invoice index entry (`r/i/`), for scans by the receivables audit.
 pub const INVOICES_PREFIX: &[u8] = b"r/i/";
+
+/// Prefixes of the keys that keep no history: the history itself, replay entries, sequences and
+/// write-once indexes.
+pub const UNVERSIONED_PREFIXES: [&[u8]; 5] = [b"h/", b"x/", b"s/", b"c/s/", b"r/i/"];
+
+/// Whether writes to `key` are recorded in the history.
+#[must_use]
+pub fn is_versioned(key: &[u8]) -> bool {
+    !UNVERSIONED_PREFIXES
+        .iter()
+        .any(|prefix| key.starts_with(prefix))
+}
+
+/// `h/c/<key>`: how many versions `key` has.
+#[must_use]
+pub fn history_count(key: &[u8]) -> Vec<u8> {
+    join(&[b"h/c/", key])
+}
+
+/// `h/v/<key><index>`: version `index` of `key`.
+#[must_use]
+pub fn history_entry(key: &[u8], index: u32) -> Vec<u8> {
+    join(&[b"h/v/", key, &index.to_be_bytes()])
+}

@@ -128,7 +128,7 @@ fn assert_rejected_without_writes(
 fn assert_only_bookkeeping(writes: &WriteSet) {
     let business: Vec<String> = writes
         .keys()
-        .filter(|key| !key.starts_with(b"x/"))
+        .filter(|key| !key.starts_with(b"x/") && !key.starts_with(b"h/"))
         .map(|key| String::from_utf8_lossy(key).into_owned())
         .collect();
     assert!(
@@ -1283,7 +1283,7 @@ fn audit_detects_a_missing_version_and_a_dangling_index_entry() {
 fn business_keys(writes: &WriteSet) -> Vec<Vec<u8>> {
     writes
         .keys()
-        .filter(|key| !key.starts_with(b"x/"))
+        .filter(|key| !key.starts_with(b"x/") && !key.starts_with(b"h/"))
         .cloned()
         .collect()
 }

@@ -1149,7 +1149,7 @@ fn business_writes(h: &mut Harness, action: WireAction, signers: &[&Party]) -> V
     assert_accepted(&receipt);
     writes
         .into_keys()
-        .filter(|key| !key.starts_with(b"x/"))
+        .filter(|key| !key.starts_with(b"x/") && !key.starts_with(b"h/"))
         .collect()
 }
 
