@@ -1,0 +1,1 @@
+//! Offline verification of yrd answers (stub; being written).
