@@ -587,7 +587,10 @@ fn record_history(
             deleted: value.is_none(),
             value: value.unwrap_or_default(),
         };
-        writes.insert(keys::history_entry(&key, count), Some(entry.encode_to_vec()));
+        writes.insert(
+            keys::history_entry(&key, count),
+            Some(entry.encode_to_vec()),
+        );
         writes.insert(count_key, Some(next.to_be_bytes().to_vec()));
     }
     Ok(Ok(()))

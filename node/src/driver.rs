@@ -26,7 +26,7 @@ use yrd_consensus::{
     BlockHash, CommitCertificate, Config, Consensus, Ed25519, Height, Input, Output, PublicKey,
     Round, SafetyData, Signature, TimeoutConfig, ValidatorSet,
 };
-use yrd_proto::block::{block_hash, merkle_root, next_state_root, receipts_root, write_set_hash};
+use yrd_proto::block::{block_hash, merkle_root, receipts_root};
 use yrd_proto::limits::{BLOCK_BYTES_MAX, BLOCK_TRANSACTIONS_MAX};
 use yrd_proto::signing::{verify_transactions, Hash, VerifiedTransaction};
 use yrd_proto::v1;
@@ -35,7 +35,7 @@ use crate::admission::{admit, now_ms};
 use crate::config::ConsensusConfig;
 use crate::mempool::Mempool;
 use crate::network::{NetworkEvent, NetworkHandle};
-use crate::storage::{CommitBatch, Store};
+use crate::storage::{CommitBatch, StateUpdate, Store};
 use crate::wire;
 
 /// Blocks executed ahead of their decision, kept by hash; cleared at every commit.
@@ -82,8 +82,10 @@ pub struct Shared {
 /// A block executed before its decision.
 struct Prepared {
     block: v1::Block,
-    outcome: BlockOutcome,
-    state_root: Hash,
+    receipts: Vec<v1::Receipt>,
+    state: StateUpdate,
+    /// The next validator set, when the block changes it.
+    next_validators: Option<Vec<[u8; 32]>>,
 }
 
 /// Why a proposed or synced block is not valid.
@@ -413,14 +415,24 @@ impl Driver {
             .map_err(|e| DriverError::Invariant(format!("executing block {height}: {e}")))?;
         // A read that failed inside RocksDB reads as absent: such an outcome is not to be used.
         state.check().map_err(storage)?;
-        let state_root = next_state_root(&tip.state_root, &write_set_hash(&outcome.writes));
+        let BlockOutcome { receipts, writes } = outcome;
         let validator_set_hash = self.validator_set_for(height)?.hash();
         let mut after = Overlay::new(&state as &dyn StateRead);
-        after.absorb(outcome.writes.clone());
+        after.absorb(writes);
         let next = validator_set_for_height(&after, height + 1).map_err(storage)?;
-        let next_validator_set_hash = wire::validator_set(&next)
-            .map_err(|e| DriverError::Invariant(format!("next validator set: {e}")))?
-            .hash();
+        let writes = after.into_writes();
+        let next_set = wire::validator_set(&next)
+            .map_err(|e| DriverError::Invariant(format!("next validator set: {e}")))?;
+        let next_validator_set_hash = next_set.hash();
+        let next_validators = (next_validator_set_hash != validator_set_hash)
+            .then(|| next_set.keys().iter().map(|key| key.0).collect());
+        let state_update = self.shared.store.prepare_state(writes).map_err(storage)?;
+        if state_update.height() != height {
+            return Err(DriverError::Invariant(format!(
+                "the tip moved while block {height} executed"
+            )));
+        }
+        let state_root = state_update.root();
         let hashes: Vec<Hash> = transactions.iter().map(|t| t.hash).collect();
         let header = v1::BlockHeader {
             chain_id: self.shared.chain_id.clone(),
@@ -429,7 +441,7 @@ impl Driver {
             time_ms,
             proposer: proposer.to_vec(),
             transactions_root: merkle_root(&hashes).to_vec(),
-            receipts_root: receipts_root(&outcome.receipts).to_vec(),
+            receipts_root: receipts_root(&receipts).to_vec(),
             state_root: state_root.to_vec(),
             validator_set_hash: validator_set_hash.to_vec(),
             next_validator_set_hash: next_validator_set_hash.to_vec(),
@@ -441,8 +453,9 @@ impl Driver {
         };
         Ok(Prepared {
             block,
-            outcome,
-            state_root,
+            receipts,
+            state: state_update,
+            next_validators,
         })
     }
 
@@ -542,14 +555,13 @@ impl Driver {
             })?,
         };
         let transactions: Vec<Hash> = prepared
-            .outcome
             .receipts
             .iter()
             .filter_map(|r| r.tx_hash.as_slice().try_into().ok())
             .collect();
         let committed = v1::CommittedBlock {
             block: Some(prepared.block),
-            receipts: prepared.outcome.receipts,
+            receipts: prepared.receipts,
             certificate: Some(wire::certificate_to_wire(certificate)),
         };
         self.shared
@@ -557,8 +569,8 @@ impl Driver {
             .commit_block(CommitBatch {
                 committed,
                 block_hash: hash.0,
-                writes: prepared.outcome.writes,
-                state_root: prepared.state_root,
+                state: prepared.state,
+                next_validators: prepared.next_validators,
             })
             .map_err(storage)?;
         self.shared.mempool.remove(&transactions);

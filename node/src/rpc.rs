@@ -1,6 +1,6 @@
 //! The gRPC services members use: `Ledger` (submit, wait, read transactions and blocks, stream
-//! blocks, status) and `Registry` (queries of each registry), plus gRPC health and server
-//! reflection so standard tools work.
+//! blocks, status), `Registry` (queries of each registry) and `Proofs` (verifiable answers, in
+//! `proofs`), plus gRPC health and server reflection so standard tools work.
 //!
 //! Invariants: request sizes are bounded by the server's decoding limit before any handler
 //! runs; every error maps to a documented status code (INVALID_ARGUMENT, PERMISSION_DENIED,
@@ -23,6 +23,7 @@ use yrd_proto::v1::{self, ledger_server::Ledger, registry_server::Registry};
 
 use crate::admission::{admit, AdmissionError};
 use crate::driver::Shared;
+use crate::proofs::ProofService;
 
 /// Largest request accepted, in bytes: one transaction and its framing.
 pub const REQUEST_BYTES_MAX: usize = yrd_proto::limits::TRANSACTION_BYTES_MAX + 4 * 1024;
@@ -409,6 +410,13 @@ pub async fn serve(
     let ledger = v1::ledger_server::LedgerServer::new(services.clone())
         .max_decoding_message_size(REQUEST_BYTES_MAX)
         .max_encoding_message_size(RESPONSE_BYTES_MAX);
+    health_reporter
+        .set_serving::<v1::proofs_server::ProofsServer<ProofService>>()
+        .await;
+    let proofs =
+        v1::proofs_server::ProofsServer::new(ProofService::new(services.shared.store.clone()))
+            .max_decoding_message_size(REQUEST_BYTES_MAX)
+            .max_encoding_message_size(RESPONSE_BYTES_MAX);
     let registry = v1::registry_server::RegistryServer::new(services)
         .max_decoding_message_size(REQUEST_BYTES_MAX)
         .max_encoding_message_size(RESPONSE_BYTES_MAX);
@@ -418,6 +426,7 @@ pub async fn serve(
         .add_service(reflection)
         .add_service(ledger)
         .add_service(registry)
+        .add_service(proofs)
         .serve_with_shutdown(address, async move {
             while !*shutdown.borrow() {
                 if shutdown.changed().await.is_err() {

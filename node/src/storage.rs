@@ -12,10 +12,13 @@
 //!               "genesis_sha256" -> SHA-256 of the encoded genesis (32 bytes)
 //!               "tip"            -> tip record: u8 version || u64 height || block_hash (32)
 //!                                   || state_root (32) || u64 time_ms          (81 bytes)
-//! blocks        u64 height       -> encoded v1::CommittedBlock (block, receipts, certificate)
 //! block_hashes  block hash (32)  -> u64 height
 //! transactions  tx hash (32)     -> u64 height || u32 index in the block
-//! state         chaincode key    -> chaincode value
+//!               "vchange/" || u64 height -> the 32-byte keys of the validator set that the
+//!                                   block of that height names as next, when it differs
+//! blocks        u64 height       -> encoded v1::CommittedBlock (block, receipts, certificate)
+//! state         chaincode key    -> chaincode value (the latest state, for execution)
+//! jmt_nodes, jmt_values          -> the authenticated state tree, every version (see `tree`)
 //! consensus     "safety"         -> the consensus safety data, opaque bytes
 //! ```
 //!
@@ -30,9 +33,11 @@
 //!   stable storage, so what was acknowledged survives `kill -9` and power loss. Safety data is
 //!   durable before the caller lets the vote it protects leave the node.
 //! - **The chain only grows by one.** A block is stored only if its height is the tip's height
-//!   plus one, its parent hash is the tip's block hash, its hash is its header's hash and its
-//!   state root chains from the tip's (`next_state_root(tip.state_root, write_set_hash)`).
-//!   A refused block writes nothing.
+//!   plus one, its parent hash is the tip's block hash, its hash is its header's hash, and its
+//!   state update ([`StateUpdate`], made only by [`Store::prepare_state`] on the tip it extends)
+//!   yields the header's state root. A refused block writes nothing.
+//! - **The state root is the tree's root.** The tip's state root is the root of the state tree
+//!   at the tip's height; [`Store::open`] checks it.
 //! - **Everything read from disk is validated.** Lengths are bounded before decoding; a meta
 //!   record, index entry or block that does not decode or does not match its key is reported as
 //!   [`StoreError::Corrupt`], and the node stops rather than continue on a broken database.
@@ -57,7 +62,7 @@ use rocksdb::{
 };
 use yrd_chaincode::members::genesis_writes;
 use yrd_chaincode::state::{StateRead, StateScan, WriteSet};
-use yrd_proto::block::{block_hash, next_state_root, write_set_hash};
+use yrd_proto::block::block_hash;
 use yrd_proto::limits::MESSAGE_BYTES_MAX;
 use yrd_proto::signing::{sha256, transaction_hash, Hash};
 use yrd_proto::v1;
@@ -65,7 +70,7 @@ use yrd_proto::v1;
 // ---------------------------------------------------------------- limits and names
 
 /// Version of the on-disk layout described in the module doc.
-pub const STORAGE_FORMAT_VERSION: u32 = 1;
+pub const STORAGE_FORMAT_VERSION: u32 = 2;
 /// Capacity of the LRU block cache shared by every column family, in bytes.
 pub const BLOCK_CACHE_BYTES: usize = 64 * 1024 * 1024;
 /// Size of one memtable, in bytes.
@@ -107,19 +112,26 @@ pub const CF_STATE: &str = "state";
 /// Column family of the consensus safety data.
 pub const CF_CONSENSUS: &str = "consensus";
 /// Every column family the store opens.
-pub const COLUMN_FAMILIES: [&str; 6] = [
+pub const COLUMN_FAMILIES: [&str; 8] = [
     CF_META,
     CF_BLOCKS,
     CF_BLOCK_HASHES,
     CF_TRANSACTIONS,
     CF_STATE,
     CF_CONSENSUS,
+    tree::CF_JMT_NODES,
+    tree::CF_JMT_VALUES,
 ];
+/// A validator-set change: the height whose block names a new next set, and that set's keys.
+pub type ValidatorChange = (u64, Vec<[u8; 32]>);
+/// Most validator-set changes returned by [`Store::validator_changes_below`].
+pub const VALIDATOR_CHANGES_MAX: usize = 4_096;
 
 const META_SCHEMA: &[u8] = b"schema";
 const META_GENESIS: &[u8] = b"genesis";
 const META_GENESIS_SHA256: &[u8] = b"genesis_sha256";
 const META_TIP: &[u8] = b"tip";
+const META_VALIDATOR_CHANGE_PREFIX: &[u8] = b"vchange/";
 const CONSENSUS_SAFETY: &[u8] = b"safety";
 /// Prefix of the consensus message log: `w/<height u64 BE><sequence u32 BE>`.
 const CONSENSUS_LOG_PREFIX: &[u8] = b"w/";
@@ -179,13 +191,21 @@ pub enum StoreError {
         /// The block's parent hash, hex.
         found: String,
     },
-    /// The state root given does not chain from the tip's state root and the block's writes.
+    /// The header's state root is not the root the block's writes give on top of the tip.
     #[error("state root {found} does not follow from the tip; expected {expected}")]
     StateRootMismatch {
-        /// `next_state_root(tip.state_root, write_set_hash(writes))`, hex.
+        /// The root of the state tree after the block's writes, hex.
         expected: String,
-        /// The state root given, hex.
+        /// The header's state root, hex.
         found: String,
+    },
+    /// A height above the tip was asked for.
+    #[error("height {height} is not committed; the tip is {tip}")]
+    NotCommitted {
+        /// The height asked for.
+        height: u64,
+        /// The tip's height.
+        tip: u64,
     },
     /// The block is malformed or inconsistent with its receipts or hash.
     #[error("invalid block at height {height}: {problem}")]
@@ -296,18 +316,60 @@ impl TxLocation {
     }
 }
 
+/// A block's state writes with the state tree update they make on top of one tip. Only
+/// [`Store::prepare_state`] makes one, so a commit can check that it extends its tip.
+#[derive(Clone)]
+pub struct StateUpdate {
+    height: u64,
+    base: Hash,
+    writes: WriteSet,
+    root: Hash,
+    tree: jmt::storage::TreeUpdateBatch,
+}
+
+impl std::fmt::Debug for StateUpdate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateUpdate")
+            .field("height", &self.height)
+            .field("base", &hex::encode(self.base))
+            .field("writes", &self.writes.len())
+            .field("root", &hex::encode(self.root))
+            .finish_non_exhaustive()
+    }
+}
+
+impl StateUpdate {
+    /// The state root after the block.
+    #[must_use]
+    pub fn root(&self) -> Hash {
+        self.root
+    }
+
+    /// The block's state writes.
+    #[must_use]
+    pub fn writes(&self) -> &WriteSet {
+        &self.writes
+    }
+
+    /// The height of the block the update is for.
+    #[must_use]
+    pub fn height(&self) -> u64 {
+        self.height
+    }
+}
+
 /// A decided, executed block ready to be stored.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct CommitBatch {
     /// The block, one receipt per transaction in block order, and its commit certificate.
     pub committed: v1::CommittedBlock,
     /// The hash of the block's header.
     pub block_hash: Hash,
-    /// The state writes of the block (from `yrd_chaincode::execute_block`).
-    pub writes: WriteSet,
-    /// The state root after the block:
-    /// `next_state_root(tip.state_root, write_set_hash(writes))`.
-    pub state_root: Hash,
+    /// The block's state writes and tree update, from [`Store::prepare_state`].
+    pub state: StateUpdate,
+    /// The validator set the header names as next, when it differs from the header's own
+    /// (kept so that light clients can follow validator-set changes).
+    pub next_validators: Option<Vec<[u8; 32]>>,
 }
 
 /// What the store caches of the chain it holds.
@@ -512,6 +574,15 @@ impl Store {
                 )));
             }
         }
+        let tree_root = self.tree_reader()?.root(tip.height)?;
+        if tree_root != tip.state_root {
+            return Err(StoreError::Corrupt(format!(
+                "the state tree's root at height {} is {}, not the tip's state root {}",
+                tip.height,
+                hex::encode(tree_root),
+                hex::encode(tip.state_root)
+            )));
+        }
         Ok(Some(Chain {
             chain_id: genesis.chain_id,
             tip,
@@ -521,8 +592,8 @@ impl Store {
     /// Initialises the database from `genesis`, or checks it against the stored one.
     ///
     /// On the first start: validates the genesis, writes its state, stores it and its SHA-256,
-    /// and the tip `{height 0, block_hash [0; 32], state_root = next_state_root([0; 32],
-    /// write_set_hash(writes)), time_ms = genesis_time_ms}`, in one synced write batch.
+    /// the state tree's version 0, and the tip `{height 0, block_hash [0; 32], state_root = the
+    /// tree's root, time_ms = genesis_time_ms}`, in one synced write batch.
     /// On later starts: refuses a genesis whose hash differs from the stored one.
     pub fn init_genesis(&self, genesis: &v1::Genesis) -> Result<(), StoreError> {
         let encoded = genesis.encode_to_vec();
@@ -549,14 +620,21 @@ impl Store {
         }
         let writes =
             genesis_writes(genesis).map_err(|error| StoreError::Genesis(error.to_string()))?;
+        let (state_root, update) = self.tree_reader()?.apply(&writes, 0)?;
         let tip = ChainTip {
             height: 0,
             block_hash: [0; 32],
-            state_root: next_state_root(&[0; 32], &write_set_hash(&writes)),
+            state_root,
             time_ms: genesis.genesis_time_ms,
         };
         let mut batch = WriteBatch::default();
         self.put_writes(&mut batch, &writes)?;
+        tree::put_update(
+            &mut batch,
+            self.cf(tree::CF_JMT_NODES)?,
+            self.cf(tree::CF_JMT_VALUES)?,
+            &update,
+        )?;
         let meta = self.cf(CF_META)?;
         batch.put_cf(meta, META_SCHEMA, STORAGE_FORMAT_VERSION.to_be_bytes());
         batch.put_cf(meta, META_GENESIS, &encoded);
@@ -570,6 +648,32 @@ impl Store {
             tip,
         });
         Ok(())
+    }
+
+    fn tree_reader(&self) -> Result<tree::Reader<'_>, StoreError> {
+        Ok(tree::Reader {
+            db: &self.db,
+            nodes: self.cf(tree::CF_JMT_NODES)?,
+            values: self.cf(tree::CF_JMT_VALUES)?,
+        })
+    }
+
+    /// Computes the state tree update of `writes` as the block after the current tip, without
+    /// writing anything.
+    pub fn prepare_state(&self, writes: WriteSet) -> Result<StateUpdate, StoreError> {
+        let tip = {
+            let chain = self.chain.read().unwrap_or_else(PoisonError::into_inner);
+            chain.as_ref().ok_or(StoreError::NoGenesis)?.tip
+        };
+        let height = tip.height + 1;
+        let (root, tree) = self.tree_reader()?.apply(&writes, height)?;
+        Ok(StateUpdate {
+            height,
+            base: tip.block_hash,
+            writes,
+            root,
+            tree,
+        })
     }
 
     fn put_writes(&self, batch: &mut WriteBatch, writes: &WriteSet) -> Result<(), StoreError> {
@@ -619,7 +723,7 @@ impl Store {
         let tip = ChainTip {
             height: header.height,
             block_hash: batch.block_hash,
-            state_root: batch.state_root,
+            state_root: batch.state.root,
             time_ms: header.time_ms,
         };
         let encoded = batch.committed.encode_to_vec();
@@ -642,7 +746,20 @@ impl Store {
                 write.put_cf(transactions, tx_hash, entry.location.encode());
             }
         }
-        self.put_writes(&mut write, &batch.writes)?;
+        self.put_writes(&mut write, &batch.state.writes)?;
+        tree::put_update(
+            &mut write,
+            self.cf(tree::CF_JMT_NODES)?,
+            self.cf(tree::CF_JMT_VALUES)?,
+            &batch.state.tree,
+        )?;
+        if let Some(keys) = &batch.next_validators {
+            write.put_cf(
+                self.cf(CF_META)?,
+                validator_change_key(tip.height),
+                keys.concat(),
+            );
+        }
         write.put_cf(self.cf(CF_META)?, META_TIP, tip.encode());
         self.db
             .write_opt(write, &synced())
@@ -817,6 +934,85 @@ impl Store {
             .map_err(|error| rocks("prune consensus log", error))
     }
 
+    /// The value of `key` at `height` (at most the tip's) and its proof against that height's
+    /// state root.
+    pub fn state_proof(
+        &self,
+        key: &[u8],
+        height: u64,
+    ) -> Result<(Option<Vec<u8>>, v1::StateProof), StoreError> {
+        let tip = self.tip();
+        if height > tip.height {
+            return Err(StoreError::NotCommitted {
+                height,
+                tip: tip.height,
+            });
+        }
+        self.tree_reader()?.prove(key, height)
+    }
+
+    /// The header of the block at `height` as hashed, with its commit certificate.
+    pub fn certified_header(&self, height: u64) -> Result<v1::CertifiedHeader, StoreError> {
+        let committed = self.block(height)?.ok_or(StoreError::NotCommitted {
+            height,
+            tip: self.tip().height,
+        })?;
+        let header = committed
+            .block
+            .and_then(|block| block.header)
+            .ok_or_else(|| StoreError::Corrupt(format!("block {height} has no header")))?;
+        let certificate = committed
+            .certificate
+            .ok_or_else(|| StoreError::Corrupt(format!("block {height} has no certificate")))?;
+        Ok(v1::CertifiedHeader {
+            header: header.encode_to_vec(),
+            certificate: Some(certificate),
+        })
+    }
+
+    /// The validator-set changes at heights below `height`, in height order: each height whose
+    /// block names a new next set, with that set's keys. At most [`VALIDATOR_CHANGES_MAX`].
+    pub fn validator_changes_below(&self, height: u64) -> Result<Vec<ValidatorChange>, StoreError> {
+        let meta = self.cf(CF_META)?;
+        let mut options = ReadOptions::default();
+        options.set_iterate_upper_bound(validator_change_key(height));
+        let iterator = self.db.iterator_cf_opt(
+            meta,
+            options,
+            IteratorMode::From(META_VALIDATOR_CHANGE_PREFIX, Direction::Forward),
+        );
+        let mut changes = Vec::new();
+        for item in iterator {
+            let (key, value) = item.map_err(|error| rocks("read validator changes", error))?;
+            let Some(rest) = key.strip_prefix(META_VALIDATOR_CHANGE_PREFIX) else {
+                break;
+            };
+            let at: [u8; 8] = rest.try_into().map_err(|_| {
+                StoreError::Corrupt(format!("validator change key {key:?} has a bad length"))
+            })?;
+            if value.is_empty()
+                || value.len() % 32 != 0
+                || value.len() / 32 > yrd_proto::limits::VALIDATORS_MAX
+            {
+                return Err(StoreError::Corrupt(format!(
+                    "validator change at {} is {} bytes",
+                    u64::from_be_bytes(at),
+                    value.len()
+                )));
+            }
+            let keys = value.chunks_exact(32).map(array::<32>).collect();
+            changes.push((u64::from_be_bytes(at), keys));
+            if changes.len() > VALIDATOR_CHANGES_MAX {
+                return Err(StoreError::TooLarge {
+                    what: "validator change list",
+                    found: changes.len(),
+                    max: VALIDATOR_CHANGES_MAX,
+                });
+            }
+        }
+        Ok(changes)
+    }
+
     /// Writes raw bytes into a column family, for corruption tests.
     #[cfg(test)]
     fn put_raw(&self, family: &'static str, key: &[u8], value: &[u8]) {
@@ -824,6 +1020,12 @@ impl Store {
             .put_cf(self.cf(family).expect("column family"), key, value)
             .expect("raw put");
     }
+}
+
+fn validator_change_key(height: u64) -> Vec<u8> {
+    let mut key = META_VALIDATOR_CHANGE_PREFIX.to_vec();
+    key.extend_from_slice(&height.to_be_bytes());
+    key
 }
 
 fn presence(value: &Option<Vec<u8>>) -> &'static str {
@@ -897,12 +1099,38 @@ fn check_block(
             hex::encode(hash)
         )));
     }
-    let expected_root = next_state_root(&tip.state_root, &write_set_hash(&batch.writes));
-    if expected_root != batch.state_root {
+    if batch.state.height != header.height || batch.state.base != tip.block_hash {
+        return Err(invalid(format!(
+            "its state update was prepared for height {} on block {}",
+            batch.state.height,
+            hex::encode(batch.state.base)
+        )));
+    }
+    if header.state_root.as_slice() != batch.state.root.as_slice() {
         return Err(StoreError::StateRootMismatch {
-            expected: hex::encode(expected_root),
-            found: hex::encode(batch.state_root),
+            expected: hex::encode(batch.state.root),
+            found: hex::encode(&header.state_root),
         });
+    }
+    let changes_set = header.next_validator_set_hash != header.validator_set_hash;
+    match &batch.next_validators {
+        Some(keys) => {
+            let keys = keys.iter().copied().map(yrd_consensus::PublicKey).collect();
+            let named = yrd_consensus::ValidatorSet::new(keys)
+                .map_err(|error| invalid(format!("next validator set: {error}")))?
+                .hash();
+            if !changes_set || named.as_slice() != header.next_validator_set_hash.as_slice() {
+                return Err(invalid(
+                    "the next validator set given is not the one the header names".to_owned(),
+                ));
+            }
+        }
+        None if changes_set => {
+            return Err(invalid(
+                "the header names a new validator set but none was given".to_owned(),
+            ));
+        }
+        None => {}
     }
     let receipts = &batch.committed.receipts;
     if receipts.len() != block.transactions.len() {
@@ -1067,6 +1295,8 @@ impl StateScan for StateSnapshot<'_> {
         entries
     }
 }
+
+pub mod tree;
 
 #[cfg(test)]
 mod tests;

@@ -136,24 +136,10 @@ pub fn certificate_to_wire(certificate: &CommitCertificate) -> v1::CommitCertifi
     }
 }
 
-/// A commit certificate from its stored or received form (signatures are not checked here).
+/// A commit certificate from its stored or received form (signatures are not checked here);
+/// the same checks a light client makes (`yrd_verify::certificate_from_wire`).
 pub fn certificate_from_wire(wire: &v1::CommitCertificate) -> Result<CommitCertificate, WireError> {
-    if wire.signatures.len() > yrd_proto::limits::VALIDATORS_MAX {
-        return Err(WireError(format!(
-            "certificate carries {} signatures",
-            wire.signatures.len()
-        )));
-    }
-    Ok(CommitCertificate {
-        height: Height(wire.height),
-        round: Round(wire.round),
-        block_hash: BlockHash(bytes32("block_hash", &wire.block_hash)?),
-        signatures: wire
-            .signatures
-            .iter()
-            .map(|s| Ok((index(s.validator_index)?, signature(&s.signature)?)))
-            .collect::<Result<Vec<_>, WireError>>()?,
-    })
+    yrd_verify::certificate_from_wire(wire).map_err(|error| WireError(error.to_string()))
 }
 
 /// The consensus validator set from the chaincode's validator records.

@@ -129,6 +129,7 @@ fn next_block(
     state.check().unwrap();
     let tx_hashes: Vec<Hash> = verified.iter().map(|v| v.hash).collect();
     block_with(
+        store,
         &tip,
         time_ms,
         envelopes,
@@ -140,6 +141,7 @@ fn next_block(
 
 /// A block on top of `tip` with the given contents and a state root that chains.
 fn block_with(
+    store: &Store,
     tip: &ChainTip,
     time_ms: u64,
     transactions: Vec<v1::SignedTransaction>,
@@ -147,7 +149,8 @@ fn block_with(
     writes: WriteSet,
     tx_hashes: &[Hash],
 ) -> CommitBatch {
-    let state_root = next_state_root(&tip.state_root, &write_set_hash(&writes));
+    let state = store.prepare_state(writes).unwrap();
+    let state_root = state.root();
     let header = v1::BlockHeader {
         chain_id: CHAIN_ID.to_owned(),
         height: tip.height + 1,
@@ -177,15 +180,23 @@ fn block_with(
             }),
         },
         block_hash: hash,
-        writes,
-        state_root,
+        state,
+        next_validators: None,
     }
 }
 
 /// A block without transactions whose writes are `writes`.
 fn writes_block(store: &Store, writes: WriteSet) -> CommitBatch {
     let tip = store.tip();
-    block_with(&tip, tip.time_ms + 1, Vec::new(), Vec::new(), writes, &[])
+    block_with(
+        store,
+        &tip,
+        tip.time_ms + 1,
+        Vec::new(),
+        Vec::new(),
+        writes,
+        &[],
+    )
 }
 
 fn everything(state: &impl StateScan) -> Vec<(Vec<u8>, Vec<u8>)> {
@@ -204,18 +215,27 @@ fn genesis_is_initialised_once_and_restored_on_reopen() {
     let harness = Harness::new();
     let genesis = genesis_of(&harness);
     let writes = genesis_writes(&genesis).unwrap();
-    let expected_tip = ChainTip {
-        height: 0,
-        block_hash: [0; 32],
-        state_root: next_state_root(&[0; 32], &write_set_hash(&writes)),
-        time_ms: genesis.genesis_time_ms,
-    };
-    {
+    let expected_tip = {
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(store.tip(), ChainTip::EMPTY);
         assert_eq!(store.genesis().unwrap(), None);
         assert_eq!(store.chain_id(), None);
         store.init_genesis(&genesis).unwrap();
+        let tip = store.tip();
+        assert_eq!(
+            (tip.height, tip.block_hash, tip.time_ms),
+            (0, [0; 32], genesis.genesis_time_ms)
+        );
+        // The state root is the tree's: every genesis key is proven against it.
+        for (key, value) in &writes {
+            let (stored, proof) = store.tree_reader().unwrap().prove(key, 0).unwrap();
+            assert_eq!(&stored, value);
+            yrd_verify::verify_state_proof(&tip.state_root, key, value.as_deref(), &proof).unwrap();
+        }
+        tip
+    };
+    {
+        let store = Store::open(dir.path()).unwrap();
         assert_eq!(store.tip(), expected_tip);
         assert_eq!(store.genesis().unwrap(), Some(genesis.clone()));
         // The stored state is the genesis state, which is also the harness's.
@@ -264,12 +284,94 @@ fn an_invalid_genesis_writes_nothing() {
     assert_eq!(store.tip(), ChainTip::EMPTY);
     assert_eq!(store.genesis().unwrap(), None);
     assert!(everything(&store.state()).is_empty());
-    // Committing needs a genesis.
-    let batch = writes_block(&store, WriteSet::new());
-    assert_eq!(store.commit_block(batch), Err(StoreError::NoGenesis));
+    // Preparing a block's state needs a genesis.
+    assert_eq!(
+        store.prepare_state(WriteSet::new()).unwrap_err(),
+        StoreError::NoGenesis
+    );
 }
 
 // ---------------------------------------------------------------- commits
+
+#[test]
+fn proofs_at_every_height_verify_against_that_heights_root() {
+    let dir = TempDir::new("proofs");
+    let (store, _harness) = genesis_store(&dir);
+    let key = b"c/r/proof-key".to_vec();
+    let mut roots = vec![store.tip().state_root];
+    for value in [Some(b"one".to_vec()), Some(b"two".to_vec()), None] {
+        let writes = WriteSet::from([(key.clone(), value)]);
+        store.commit_block(writes_block(&store, writes)).unwrap();
+        roots.push(store.tip().state_root);
+    }
+    let expected: [Option<&[u8]>; 4] = [None, Some(b"one"), Some(b"two"), None];
+    // Deleting the only key written restores the genesis tree exactly.
+    assert_eq!(roots[0], roots[3]);
+    for (height, want) in expected.iter().enumerate() {
+        let (value, proof) = store.state_proof(&key, height as u64).unwrap();
+        assert_eq!(value.as_deref(), *want, "height {height}");
+        yrd_verify::verify_state_proof(&roots[height], &key, *want, &proof).unwrap();
+        // The proof of one height does not verify against a root where the value differs.
+        for (other, root) in roots.iter().enumerate() {
+            if expected[other] != *want {
+                assert!(yrd_verify::verify_state_proof(root, &key, *want, &proof).is_err());
+            }
+        }
+    }
+    assert_eq!(
+        store.state_proof(&key, 4).unwrap_err(),
+        StoreError::NotCommitted { height: 4, tip: 3 }
+    );
+    let header = store.certified_header(2).unwrap();
+    let decoded = v1::BlockHeader::decode(header.header.as_slice()).unwrap();
+    assert_eq!(decoded.state_root, roots[2].to_vec());
+}
+
+#[test]
+fn a_state_update_prepared_on_another_tip_is_refused() {
+    let dir = TempDir::new("stale-update");
+    let (store, _harness) = genesis_store(&dir);
+    let stale = writes_block(&store, WriteSet::from([(b"m/x".to_vec(), Some(vec![1]))]));
+    store
+        .commit_block(writes_block(&store, WriteSet::new()))
+        .unwrap();
+    let tip = store.tip();
+    // Re-aim the stale block at the new tip: its state update still names the old one.
+    let mut moved = stale;
+    let header = header_mut(&mut moved);
+    header.height = tip.height + 1;
+    header.parent_hash = tip.block_hash.to_vec();
+    header.time_ms = tip.time_ms + 1;
+    moved.block_hash = block_hash(header_mut(&mut moved)).unwrap();
+    moved.committed.certificate = None;
+    assert!(matches!(
+        store.commit_block(moved),
+        Err(StoreError::InvalidBlock { height: 2, .. })
+    ));
+    assert_eq!(store.tip(), tip);
+}
+
+#[test]
+fn a_state_tree_that_disagrees_with_the_tip_is_refused_at_open() {
+    let dir = TempDir::new("tree-root");
+    {
+        let (store, _harness) = genesis_store(&dir);
+        let writes = WriteSet::from([(b"m/y".to_vec(), Some(vec![2]))]);
+        store.commit_block(writes_block(&store, writes)).unwrap();
+        // Wipe the tree nodes: the tip's root can no longer be read back.
+        let nodes = store.cf(tree::CF_JMT_NODES).unwrap();
+        let keys: Vec<Box<[u8]>> = store
+            .db
+            .iterator_cf(nodes, IteratorMode::Start)
+            .map(|item| item.unwrap().0)
+            .collect();
+        for key in keys {
+            store.db.delete_cf(nodes, key).unwrap();
+        }
+    }
+    let error = Store::open(dir.path()).unwrap_err();
+    assert!(matches!(error, StoreError::Corrupt(_)), "{error}");
+}
 
 #[test]
 fn consecutive_blocks_are_committed_and_read_back() {
@@ -284,19 +386,19 @@ fn consecutive_blocks_are_committed_and_read_back() {
     let batch1 = next_block(&store, &mut harness, first.clone());
     let receipts1 = batch1.committed.receipts.clone();
     assert!(receipts1.iter().all(|r| r.accepted), "{receipts1:?}");
-    mirror.apply(&batch1.writes);
+    mirror.apply(batch1.state.writes());
     store.commit_block(batch1.clone()).unwrap();
 
     let second = vec![record_report(&mut harness, "rpt-3")];
     let batch2 = next_block(&store, &mut harness, second.clone());
-    mirror.apply(&batch2.writes);
+    mirror.apply(batch2.state.writes());
     store.commit_block(batch2.clone()).unwrap();
 
     let check = |store: &Store| {
         let tip = store.tip();
         assert_eq!(tip.height, 2);
         assert_eq!(tip.block_hash, batch2.block_hash);
-        assert_eq!(tip.state_root, batch2.state_root);
+        assert_eq!(tip.state_root, batch2.state.root());
         let header2 = batch2.committed.block.as_ref().unwrap().header.as_ref();
         assert_eq!(tip.time_ms, header2.unwrap().time_ms);
 
@@ -401,7 +503,8 @@ fn a_block_that_does_not_extend_the_tip_writes_nothing() {
     assert_unchanged(&store);
 
     let mut wrong_root = good.clone();
-    wrong_root.state_root = [8; 32];
+    header_mut(&mut wrong_root).state_root = vec![8; 32];
+    wrong_root.block_hash = block_hash(header_mut(&mut wrong_root)).unwrap();
     assert!(matches!(
         store.commit_block(wrong_root),
         Err(StoreError::StateRootMismatch { .. })
@@ -622,12 +725,12 @@ fn an_unknown_format_is_refused() {
     let dir = TempDir::new("format");
     {
         let (store, _harness) = genesis_store(&dir);
-        store.put_raw(CF_META, META_SCHEMA, &2u32.to_be_bytes());
+        store.put_raw(CF_META, META_SCHEMA, &1u32.to_be_bytes());
     }
     assert_eq!(
         Store::open(dir.path()).unwrap_err(),
         StoreError::UnsupportedFormat {
-            found: 2,
+            found: 1,
             supported: STORAGE_FORMAT_VERSION
         }
     );

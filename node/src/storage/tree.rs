@@ -1,0 +1,191 @@
+//! The authenticated state: a Jellyfish Merkle Tree (crate `jmt`, SHA-256) kept in two column
+//! families of the node's database, one tree version per block height (version 0 is the
+//! genesis state).
+//!
+//! ```text
+//! jmt_nodes   borsh(NodeKey)                    -> borsh(Node)
+//! jmt_values  SHA-256(key) || u64 BE version    -> 0x00 (deleted) | 0x01 || value
+//! ```
+//!
+//! Every version is kept, so a proof can be served for any committed height; nothing is pruned.
+//! The plain `state` column family stays the executor's fast view of the latest state; this
+//! tree is written in the same write batch, so the two never disagree after a crash.
+
+use jmt::storage::{LeafNode, Node, NodeKey, TreeReader, TreeUpdateBatch};
+use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, RootHash, Sha256Jmt, Version};
+use rocksdb::{ColumnFamily, Direction, IteratorMode, ReadOptions, WriteBatch, DB};
+use yrd_chaincode::state::WriteSet;
+use yrd_proto::signing::Hash;
+use yrd_proto::v1;
+
+use super::StoreError;
+
+/// Column family of tree nodes.
+pub const CF_JMT_NODES: &str = "jmt_nodes";
+/// Column family of versioned values by key hash.
+pub const CF_JMT_VALUES: &str = "jmt_values";
+
+/// Largest stored tree node, in bytes (an internal node has at most 16 children of ~50 bytes).
+const NODE_BYTES_MAX: usize = 4 * 1024;
+
+/// The key hash of a state key.
+#[must_use]
+pub fn key_hash(key: &[u8]) -> KeyHash {
+    KeyHash::with::<sha2::Sha256>(key)
+}
+
+fn value_key(key_hash: &KeyHash, version: Version) -> [u8; 40] {
+    let mut out = [0u8; 40];
+    out[..32].copy_from_slice(&key_hash.0);
+    out[32..].copy_from_slice(&version.to_be_bytes());
+    out
+}
+
+/// Reads tree nodes and values straight from the database. Only committed versions are read:
+/// commits are serialised by the store, and a version is read only once its root is stored.
+pub(super) struct Reader<'a> {
+    pub(super) db: &'a DB,
+    pub(super) nodes: &'a ColumnFamily,
+    pub(super) values: &'a ColumnFamily,
+}
+
+fn corrupt(what: String) -> anyhow::Error {
+    anyhow::Error::msg(what)
+}
+
+impl TreeReader for Reader<'_> {
+    fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
+        let key = borsh::to_vec(node_key)?;
+        let Some(bytes) = self.db.get_pinned_cf(self.nodes, key)? else {
+            return Ok(None);
+        };
+        if bytes.len() > NODE_BYTES_MAX {
+            return Err(corrupt(format!(
+                "tree node at version {} is {} bytes; at most {NODE_BYTES_MAX}",
+                node_key.version(),
+                bytes.len()
+            )));
+        }
+        let node: Node = borsh::from_slice(&bytes).map_err(|error| {
+            corrupt(format!(
+                "tree node at version {} does not decode: {error}",
+                node_key.version()
+            ))
+        })?;
+        Ok(Some(node))
+    }
+
+    fn get_value_option(
+        &self,
+        max_version: Version,
+        key_hash: KeyHash,
+    ) -> anyhow::Result<Option<OwnedValue>> {
+        let mut options = ReadOptions::default();
+        options.set_iterate_lower_bound(key_hash.0.to_vec());
+        let seek = value_key(&key_hash, max_version);
+        let mut iterator = self.db.iterator_cf_opt(
+            self.values,
+            options,
+            IteratorMode::From(&seek, Direction::Reverse),
+        );
+        let Some(item) = iterator.next() else {
+            return Ok(None);
+        };
+        let (key, value) = item?;
+        if key.len() != 40 || key[..32] != key_hash.0 {
+            return Ok(None);
+        }
+        match value.split_first() {
+            Some((0, [])) => Ok(None),
+            Some((1, bytes)) => Ok(Some(bytes.to_vec())),
+            _ => Err(corrupt(format!(
+                "tree value of {} has a bad tag",
+                hex::encode(key_hash.0)
+            ))),
+        }
+    }
+
+    fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
+        // Only tree restoration asks for it, and the node never restores a tree from chunks.
+        Err(corrupt(
+            "the rightmost leaf is not indexed in this store".to_owned(),
+        ))
+    }
+}
+
+impl Reader<'_> {
+    fn tree(&self) -> Sha256Jmt<'_, Self> {
+        JellyfishMerkleTree::new(self)
+    }
+
+    /// The root and node updates of applying `writes` as version `version` on top of
+    /// `version - 1` (or on an empty tree for version 0).
+    pub(super) fn apply(
+        &self,
+        writes: &WriteSet,
+        version: Version,
+    ) -> Result<(Hash, TreeUpdateBatch), StoreError> {
+        let set = writes
+            .iter()
+            .map(|(key, value)| (key_hash(key), value.clone()));
+        let (root, batch) = self.tree().put_value_set(set, version).map_err(|error| {
+            StoreError::Corrupt(format!("state tree update at version {version}: {error:#}"))
+        })?;
+        Ok((root.0, batch))
+    }
+
+    /// The value of `key` at `version` and its proof.
+    pub(super) fn prove(
+        &self,
+        key: &[u8],
+        version: Version,
+    ) -> Result<(Option<Vec<u8>>, v1::StateProof), StoreError> {
+        let (value, proof) =
+            self.tree()
+                .get_with_proof(key_hash(key), version)
+                .map_err(|error| {
+                    StoreError::Corrupt(format!("state proof at version {version}: {error:#}"))
+                })?;
+        let proof = yrd_verify::state_proof_from_jmt(&proof)
+            .map_err(|error| StoreError::Corrupt(format!("state proof encoding: {error}")))?;
+        Ok((value, proof))
+    }
+
+    /// The root of `version`.
+    pub(super) fn root(&self, version: Version) -> Result<Hash, StoreError> {
+        let root: RootHash = self.tree().get_root_hash(version).map_err(|error| {
+            StoreError::Corrupt(format!("state root of version {version}: {error:#}"))
+        })?;
+        Ok(root.0)
+    }
+}
+
+/// Adds a tree update's nodes and values to a write batch. Stale-node indexes are dropped:
+/// every version is kept.
+pub(super) fn put_update(
+    batch: &mut WriteBatch,
+    nodes: &ColumnFamily,
+    values: &ColumnFamily,
+    update: &TreeUpdateBatch,
+) -> Result<(), StoreError> {
+    for (node_key, node) in update.node_batch.nodes() {
+        let key = borsh::to_vec(node_key)
+            .map_err(|error| StoreError::Corrupt(format!("encode tree node key: {error}")))?;
+        let value = borsh::to_vec(node)
+            .map_err(|error| StoreError::Corrupt(format!("encode tree node: {error}")))?;
+        batch.put_cf(nodes, key, value);
+    }
+    for ((version, key_hash), value) in update.node_batch.values() {
+        let key = value_key(key_hash, *version);
+        match value {
+            Some(value) => {
+                let mut stored = Vec::with_capacity(1 + value.len());
+                stored.push(1);
+                stored.extend_from_slice(value);
+                batch.put_cf(values, key, stored);
+            }
+            None => batch.put_cf(values, key, [0u8]),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,164 @@
+//! Verifiable provenance end to end: a network commits a credit report and two amendments, and
+//! a client fetches the report's history from an observer and verifies every version offline
+//! against the genesis file alone.
+
+use std::time::Duration;
+
+use prost::Message;
+use yrd_proto::v1::{self, proofs_client::ProofsClient, transaction_body::Action};
+use yrd_tests::{sign, Cluster};
+
+const PROGRESS: Duration = Duration::from_secs(60);
+const REPORT: &str = "CR-PROV";
+
+async fn submit_and_wait(
+    cluster: &Cluster,
+    index: usize,
+    envelope: v1::SignedTransaction,
+) -> v1::TransactionResult {
+    let mut client = cluster.ledger(index).await.expect("connect");
+    let mut request = tonic::Request::new(v1::SubmitRequest {
+        transaction: Some(envelope),
+    });
+    request.set_timeout(PROGRESS);
+    let result = client
+        .submit_and_wait(request)
+        .await
+        .unwrap_or_else(|s| panic!("submit: {s}; log:\n{}", cluster.log_tail(index)))
+        .into_inner();
+    assert!(
+        result.receipt.as_ref().is_some_and(|r| r.accepted),
+        "rejected: {:?}",
+        result.receipt
+    );
+    result
+}
+
+fn amend(summary: &str, byte: u8) -> Action {
+    Action::AmendCreditReport(v1::AmendCreditReport {
+        report_id: REPORT.into(),
+        document_sha256: vec![byte; 32],
+        negative: false,
+        event_end_day: 0,
+        summary: summary.into(),
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reports_history_from_an_observer_verifies_offline() {
+    let cluster = Cluster::start("provenance", 4, 1);
+    cluster.wait_height(0, 1, PROGRESS).await;
+    let (core, _) = cluster.member("core");
+    let (_, bureau_key) = cluster.member("bureau");
+    let record = Action::RecordCreditReport(v1::RecordCreditReport {
+        report_id: REPORT.into(),
+        subject_uscc: core,
+        kind: v1::ReportKind::Basic as i32,
+        document_sha256: vec![1; 32],
+        negative: false,
+        event_end_day: 0,
+        summary: "first".into(),
+    });
+    let mut written = Vec::new();
+    written.push(submit_and_wait(&cluster, 0, sign(record, &[&bureau_key], 1)).await);
+    written.push(submit_and_wait(&cluster, 1, sign(amend("second", 2), &[&bureau_key], 2)).await);
+    written.push(submit_and_wait(&cluster, 2, sign(amend("third", 3), &[&bureau_key], 3)).await);
+    let last = written.last().expect("written").height;
+    cluster.wait_height(4, last, PROGRESS).await;
+
+    let genesis = yrd_node::config::GenesisFile::load(&cluster.dir.join("genesis.json"))
+        .expect("genesis file");
+    let trust = yrd_verify::Trust::from_genesis(&genesis).expect("trust");
+    let mut observer = ProofsClient::connect(cluster.nodes[4].endpoint.clone())
+        .await
+        .expect("connect to the observer");
+    let key = yrd_chaincode::keys::credit_report(REPORT);
+    let answer = observer
+        .get_history(v1::HistoryRequest {
+            key: key.clone(),
+            height: last,
+            from_version: 0,
+            limit: 0,
+        })
+        .await
+        .expect("history")
+        .into_inner();
+    // What crosses the wire is checked as bytes: a client saves the answer and verifies it later.
+    let bytes = answer.encode_to_vec();
+    let answer = v1::HistoryResponse::decode(bytes.as_slice()).expect("decode");
+    let proven = yrd_verify::verify_history(&trust, &answer).expect("the history verifies");
+    assert_eq!(proven.version_count, 3);
+    assert!(proven.complete, "all versions are returned");
+    assert_eq!(proven.versions.len(), 3);
+    for (index, (version, result)) in proven.versions.iter().zip(&written).enumerate() {
+        assert_eq!(version.index as usize, index);
+        assert_eq!(version.height, result.height, "version {index}");
+        assert_eq!(version.tx_index, result.tx_index, "version {index}");
+        assert_eq!(
+            version.tx_hash.to_vec(),
+            result.receipt.as_ref().expect("receipt").tx_hash,
+            "version {index}"
+        );
+        assert_eq!(
+            version.signers,
+            vec![bureau_key.verifying_key().to_bytes()],
+            "version {index}"
+        );
+        let stored = v1::CreditReportRecord::decode(version.value.as_slice()).expect("record");
+        assert_eq!(stored.version_count as usize, index + 1);
+    }
+    assert!(proven.includes_latest);
+    let latest = proven.value.as_ref().expect("the report exists");
+    assert_eq!(latest, &proven.versions[2].value);
+    println!("{proven}");
+
+    // One changed byte anywhere in what the client relies on and the answer does not verify.
+    let mut tampered = answer.clone();
+    tampered.versions[1].entry[10] ^= 1;
+    assert!(yrd_verify::verify_history(&trust, &tampered).is_err());
+    let mut tampered = answer.clone();
+    tampered.versions.remove(1);
+    assert!(yrd_verify::verify_history(&trust, &tampered).is_err());
+    let mut tampered = answer;
+    tampered.value[0] ^= 1;
+    assert!(yrd_verify::verify_history(&trust, &tampered).is_err());
+
+    // The other answers verify too: the report's state proof, headers and the validator set.
+    let state = observer
+        .get_state_proof(v1::StateProofRequest {
+            key: key.clone(),
+            height: 0,
+        })
+        .await
+        .expect("state proof")
+        .into_inner();
+    let proven_state = yrd_verify::verify_state(&trust, &state).expect("the state proof verifies");
+    assert!(proven_state.value.is_some());
+    let absent = observer
+        .get_state_proof(v1::StateProofRequest {
+            key: yrd_chaincode::keys::credit_report("CR-NEVER"),
+            height: last,
+        })
+        .await
+        .expect("absence proof")
+        .into_inner();
+    assert!(!absent.exists);
+    let proven_absent = yrd_verify::verify_state(&trust, &absent).expect("absence verifies");
+    assert!(proven_absent.value.is_none());
+    let headers = observer
+        .get_headers(v1::HeadersRequest {
+            from_height: 1,
+            limit: 0,
+        })
+        .await
+        .expect("headers")
+        .into_inner();
+    let proven_headers = yrd_verify::verify_headers(&trust, &headers).expect("headers verify");
+    assert!(proven_headers.len() as u64 >= last);
+    let set = observer
+        .get_validator_set(v1::ValidatorSetRequest { height: last })
+        .await
+        .expect("validator set")
+        .into_inner();
+    yrd_verify::verify_validator_set(&trust, &set).expect("the validator set verifies");
+}
