@@ -311,7 +311,12 @@ fn prune_expired(
     block: &BlockContext,
     writes: &mut Overlay<'_, dyn StateRead + '_>,
 ) -> Result<(), ChaincodeError> {
-    for (key, _) in state.scan_prefix(keys::APPLIED_BY_EXPIRY_PREFIX, PRUNE_PER_BLOCK_MAX) {
+    // Only the expired entries: keys below `x/e/<block time>` (an entry valid until the block
+    // time itself is longer than that bound, so it sorts above it and is kept).
+    let mut end = keys::APPLIED_BY_EXPIRY_PREFIX.to_vec();
+    end.extend_from_slice(&block.time_ms.to_be_bytes());
+    let start = keys::APPLIED_BY_EXPIRY_PREFIX;
+    for (key, _) in state.scan_range(start, &end, PRUNE_PER_BLOCK_MAX) {
         let rest = &key[keys::APPLIED_BY_EXPIRY_PREFIX.len()..];
         if rest.len() != 8 + 32 {
             return Err(corrupt(format!(

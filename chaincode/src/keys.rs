@@ -26,6 +26,8 @@
 //! | `h/c/<key>` | number of versions of `<key>`, u32 BE |
 //! | `h/v/<key><index u32 BE>` | `HistoryEntry`: version `index` (from 0) of `<key>` |
 //!
+//! Every key except the replay-protection index (`x/`) is in the authenticated state tree.
+//!
 //! Every key a transaction writes gets a version in the history (`h/`), except the history
 //! itself, the replay entries (`x/`), the sequences (`s/`) and the write-once indexes (`c/s/`,
 //! `r/i/`). The version index is the count before the write, so a key's versions are exactly
@@ -198,6 +200,19 @@ pub const RECEIVABLES_PREFIX: &[u8] = b"r/r/";
 pub const RECEIVABLE_UNITS_PREFIX: &[u8] = b"r/u/";
 /// Prefix of every invoice index entry (`r/i/`), for scans by the receivables audit.
 pub const INVOICES_PREFIX: &[u8] = b"r/i/";
+
+/// Prefix of the replay-protection index (`x/h/`, `x/e/`).
+pub const REPLAY_PREFIX: &[u8] = b"x/";
+
+/// Whether `key` is part of the authenticated state tree whose root each header carries.
+/// The replay-protection index (`x/`) is not: it is derived from the blocks of the last
+/// `TRANSACTION_VALIDITY_MS_MAX`, nobody asks for a proof of it, and an entry that went wrong
+/// would show in the receipts root, which every header commits to. Keeping it out saves four
+/// tree updates per transaction (insert and prune of two entries).
+#[must_use]
+pub fn is_authenticated(key: &[u8]) -> bool {
+    !key.starts_with(REPLAY_PREFIX)
+}
 
 /// Prefixes of the keys that keep no history: the history itself, replay entries, sequences and
 /// write-once indexes.

@@ -15,6 +15,9 @@ pub trait StateRead {
 pub trait StateScan: StateRead {
     /// Up to `limit` entries whose key starts with `prefix`, in ascending key order.
     fn scan_prefix(&self, prefix: &[u8], limit: usize) -> Vec<(Vec<u8>, Vec<u8>)>;
+
+    /// Up to `limit` entries with `start <= key < end`, in ascending key order.
+    fn scan_range(&self, start: &[u8], end: &[u8], limit: usize) -> Vec<(Vec<u8>, Vec<u8>)>;
 }
 
 /// State changes: `Some(value)` puts, `None` deletes. Ordered by key, so applying and hashing it
@@ -77,6 +80,17 @@ impl StateScan for MemoryState {
         self.entries
             .range(prefix.to_vec()..)
             .take_while(|(key, _)| key.starts_with(prefix))
+            .take(limit)
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect()
+    }
+
+    fn scan_range(&self, start: &[u8], end: &[u8], limit: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
+        if start >= end {
+            return Vec::new();
+        }
+        self.entries
+            .range(start.to_vec()..end.to_vec())
             .take(limit)
             .map(|(key, value)| (key.clone(), value.clone()))
             .collect()
@@ -154,5 +168,8 @@ mod tests {
         assert_eq!(overlay.get(b"b"), None);
         assert_eq!(base.get(b"b"), Some(b"2".to_vec()));
         assert_eq!(base.scan_prefix(b"", 1).len(), 1);
+        assert_eq!(base.scan_range(b"a", b"b", 10).len(), 1);
+        assert_eq!(base.scan_range(b"a", b"c", 10).len(), 2);
+        assert_eq!(base.scan_range(b"b", b"a", 10).len(), 0);
     }
 }

@@ -2,9 +2,17 @@
 //! (size, signatures in one batch, chain id), then a dry run against the committed state that
 //! refuses what can never apply (malformed, expired, replayed, unknown signer, missing role).
 //!
+//! Admission runs on its own thread ([`AdmissionQueue`]), off the consensus driver and the gRPC
+//! runtime: it takes client submissions and gossiped batches from one bounded queue and verifies
+//! whatever has gathered in one signature batch, so the consensus driver never waits behind
+//! signature checks and an overloaded node sheds load before spending work on it.
+//!
 //! Invariant: a refused transaction changes nothing; an admitted one is in the mempool once.
 
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{mpsc, oneshot, Notify};
 
 use yrd_chaincode::{execute_block, BlockContext};
 use yrd_proto::signing::{self, Hash, SigningError};
@@ -122,4 +130,151 @@ pub fn admit(
             }
         })
         .collect()
+}
+
+/// Jobs waiting for the admission thread, at most; beyond, submissions are refused and gossip
+/// is dropped.
+pub const ADMISSION_QUEUE_JOBS: usize = 8_192;
+/// Transactions verified together in one signature batch, at most.
+pub const ADMISSION_BATCH_MAX: usize = 512;
+
+/// One piece of work for the admission thread.
+enum Job {
+    /// A client's transaction, answered on the channel.
+    Client(
+        v1::SignedTransaction,
+        oneshot::Sender<Result<Hash, AdmissionError>>,
+    ),
+    /// A batch gossiped by a peer.
+    Peer(Vec<v1::SignedTransaction>),
+}
+
+/// The handle to the admission thread: queue client submissions and gossiped batches.
+#[derive(Clone, Debug)]
+pub struct AdmissionQueue {
+    jobs: mpsc::Sender<Job>,
+    admitted: Arc<Notify>,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Client(..) => f.write_str("Client"),
+            Self::Peer(batch) => write!(f, "Peer({})", batch.len()),
+        }
+    }
+}
+
+impl AdmissionQueue {
+    /// Starts the admission thread over `store` and `mempool`. Client transactions it admits
+    /// are passed to `gossip`; every admission wakes [`AdmissionQueue::admitted`].
+    pub fn start(
+        store: Arc<Store>,
+        mempool: Arc<Mempool>,
+        chain_id: String,
+        gossip: mpsc::Sender<v1::SignedTransaction>,
+    ) -> std::io::Result<Self> {
+        let (jobs, mut queue) = mpsc::channel::<Job>(ADMISSION_QUEUE_JOBS);
+        let admitted = Arc::new(Notify::new());
+        let notify = Arc::clone(&admitted);
+        std::thread::Builder::new()
+            .name("yrd-admission".into())
+            .spawn(move || {
+                while let Some(first) = queue.blocking_recv() {
+                    let mut jobs = vec![first];
+                    let mut count = job_len(&jobs[0]);
+                    while count < ADMISSION_BATCH_MAX {
+                        match queue.try_recv() {
+                            Ok(job) => {
+                                count += job_len(&job);
+                                jobs.push(job);
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    run_jobs(&store, &mempool, &chain_id, &gossip, jobs);
+                    notify.notify_one();
+                }
+            })?;
+        Ok(Self { jobs, admitted })
+    }
+
+    /// Admits a client's transaction: refused at once with `Overloaded` when the mempool is at
+    /// its client limit or the queue is full.
+    pub async fn submit(
+        &self,
+        mempool: &Mempool,
+        transaction: v1::SignedTransaction,
+    ) -> Result<Hash, AdmissionError> {
+        if !mempool.accepts_clients() {
+            return Err(AdmissionError::Overloaded(format!(
+                "the node is overloaded: {} transactions are waiting; retry later",
+                mempool.len()
+            )));
+        }
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .try_send(Job::Client(transaction, reply))
+            .map_err(|_| {
+                AdmissionError::Overloaded(
+                    "the node is overloaded: the admission queue is full; retry later".into(),
+                )
+            })?;
+        answer
+            .await
+            .unwrap_or_else(|_| Err(AdmissionError::Storage("admission stopped".into())))
+    }
+
+    /// Queues a batch gossiped by a peer; dropped when the queue is full (the peer that
+    /// admitted it still holds it).
+    pub fn offer_gossip(&self, batch: Vec<v1::SignedTransaction>) -> bool {
+        self.jobs.try_send(Job::Peer(batch)).is_ok()
+    }
+
+    /// Woken after each admission round.
+    #[must_use]
+    pub fn admitted(&self) -> Arc<Notify> {
+        Arc::clone(&self.admitted)
+    }
+}
+
+fn job_len(job: &Job) -> usize {
+    match job {
+        Job::Client(..) => 1,
+        Job::Peer(batch) => batch.len(),
+    }
+}
+
+/// Verifies every job's transactions in one batch and answers the clients.
+fn run_jobs(
+    store: &Store,
+    mempool: &Mempool,
+    chain_id: &str,
+    gossip: &mpsc::Sender<v1::SignedTransaction>,
+    jobs: Vec<Job>,
+) {
+    let mut envelopes = Vec::new();
+    let mut replies = Vec::new();
+    for job in jobs {
+        match job {
+            Job::Client(transaction, reply) => {
+                replies.push((envelopes.len(), transaction.clone(), reply));
+                envelopes.push(transaction);
+            }
+            Job::Peer(batch) => envelopes.extend(batch),
+        }
+    }
+    let results = admit(store, mempool, chain_id, envelopes);
+    for (position, transaction, reply) in replies {
+        let result = results
+            .get(position)
+            .cloned()
+            .unwrap_or_else(|| Err(AdmissionError::Storage("admission returned nothing".into())));
+        if result.is_ok() {
+            // A full gossip queue only delays spreading: this node proposes it itself.
+            let _ = gossip.try_send(transaction);
+        }
+        // A client that went away no longer needs the answer.
+        let _ = reply.send(result);
+    }
 }

@@ -70,6 +70,15 @@ pub struct MempoolConfig {
     pub transactions_max: usize,
     /// Most encoded bytes waiting.
     pub bytes_max: usize,
+    /// Client submissions are refused with RESOURCE_EXHAUSTED, before any work is spent on
+    /// them, while this many transactions wait: the queue, and so the commit latency, stays
+    /// short under overload. Gossip from peers may fill the rest, up to `transactions_max`.
+    #[serde(default = "default_client_transactions_max")]
+    pub client_transactions_max: usize,
+}
+
+fn default_client_transactions_max() -> usize {
+    20_000
 }
 
 impl Default for MempoolConfig {
@@ -77,6 +86,7 @@ impl Default for MempoolConfig {
         Self {
             transactions_max: 50_000,
             bytes_max: 64 * 1024 * 1024,
+            client_transactions_max: default_client_transactions_max(),
         }
     }
 }
@@ -196,6 +206,11 @@ impl NodeConfig {
             || self.mempool.bytes_max < yrd_proto::limits::TRANSACTION_BYTES_MAX
         {
             return Err("mempool bounds are too small".into());
+        }
+        if self.mempool.client_transactions_max == 0
+            || self.mempool.client_transactions_max > self.mempool.transactions_max
+        {
+            return Err("mempool.client_transactions_max must be 1 to transactions_max".into());
         }
         Ok(())
     }

@@ -28,10 +28,10 @@ use yrd_consensus::{
 };
 use yrd_proto::block::{block_hash, merkle_root, receipts_root};
 use yrd_proto::limits::{BLOCK_BYTES_MAX, BLOCK_TRANSACTIONS_MAX};
-use yrd_proto::signing::{verify_transactions, Hash, VerifiedTransaction};
+use yrd_proto::signing::{transaction_hash, verify_transactions, Hash, VerifiedTransaction};
 use yrd_proto::v1;
 
-use crate::admission::{admit, now_ms};
+use crate::admission::{now_ms, AdmissionQueue};
 use crate::config::ConsensusConfig;
 use crate::mempool::Mempool;
 use crate::network::{NetworkEvent, NetworkHandle};
@@ -77,6 +77,8 @@ pub struct Shared {
     pub is_validator: Arc<AtomicBool>,
     /// This node's public key.
     pub node_public_key: [u8; 32],
+    /// The admission thread.
+    pub admission: AdmissionQueue,
 }
 
 /// A block executed before its decision.
@@ -519,9 +521,8 @@ impl Driver {
         {
             return Err(Invalid("transaction count is wrong or too large".into()));
         }
-        let verified = verify_transactions(block.transactions.clone(), &self.shared.chain_id)
-            .into_iter()
-            .collect::<Result<Vec<_>, _>>()
+        let verified = self
+            .verify_once(block.transactions)
             .map_err(|e| Invalid(format!("a transaction fails verification: {e}")))?;
         let prepared = self
             .execute_block_at(
@@ -538,6 +539,40 @@ impl Driver {
             ));
         }
         Ok(prepared)
+    }
+
+    /// Verifies a block's envelopes, each once per node: an envelope identical to one already
+    /// verified into the mempool is taken from there; the rest are verified in one batch.
+    fn verify_once(
+        &self,
+        envelopes: Vec<v1::SignedTransaction>,
+    ) -> Result<Vec<VerifiedTransaction>, yrd_proto::signing::SigningError> {
+        let hashes = envelopes
+            .iter()
+            .map(|envelope| transaction_hash(&self.shared.chain_id, &envelope.body))
+            .collect::<Result<Vec<Hash>, _>>()?;
+        let known = self.shared.mempool.get_many(&hashes);
+        let mut verified: Vec<Option<VerifiedTransaction>> = Vec::with_capacity(envelopes.len());
+        let mut unknown = Vec::new();
+        let mut unknown_at = Vec::new();
+        for (position, (envelope, known)) in envelopes.into_iter().zip(known).enumerate() {
+            match known {
+                // Same body and the same signatures: what was verified is what the block holds.
+                Some(known) if known.envelope == envelope => verified.push(Some((*known).clone())),
+                _ => {
+                    verified.push(None);
+                    unknown_at.push(position);
+                    unknown.push(envelope);
+                }
+            }
+        }
+        for (position, result) in unknown_at
+            .into_iter()
+            .zip(verify_transactions(unknown, &self.shared.chain_id))
+        {
+            verified[position] = Some(result?);
+        }
+        Ok(verified.into_iter().flatten().collect())
     }
 
     /// Commits a decided block with its certificate.
@@ -612,17 +647,10 @@ impl Driver {
                     debug!("oversized transaction batch dropped");
                     return Ok(());
                 }
-                let results = admit(
-                    &self.shared.store,
-                    &self.shared.mempool,
-                    &self.shared.chain_id,
-                    batch.transactions,
-                );
-                let refused = results.iter().filter(|r| r.is_err()).count();
-                if refused > 0 {
-                    debug!(refused, "gossiped transactions refused");
+                if !self.shared.admission.offer_gossip(batch.transactions) {
+                    debug!("admission queue full: gossiped batch dropped");
                 }
-                self.answer_waiting_value()
+                Ok(())
             }
             NetworkEvent::PeersChanged { connected } => {
                 info!(connected, "peers changed");
@@ -744,8 +772,12 @@ impl Driver {
         let mut tick = tokio::time::interval(Duration::from_millis(100));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_sync = Instant::now();
+        let admitted = self.shared.admission.admitted();
         loop {
             tokio::select! {
+                () = admitted.notified() => {
+                    self.answer_waiting_value()?;
+                }
                 changed = shutdown.changed() => {
                     if changed.is_err() || *shutdown.borrow() {
                         info!("driver stopping");

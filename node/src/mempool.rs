@@ -47,17 +47,37 @@ pub struct Mempool {
     inner: Mutex<Inner>,
     transactions_max: usize,
     bytes_max: usize,
+    client_transactions_max: usize,
 }
 
 impl Mempool {
     /// An empty mempool with its bounds.
     #[must_use]
     pub fn new(transactions_max: usize, bytes_max: usize) -> Self {
+        Self::with_client_limit(transactions_max, bytes_max, transactions_max)
+    }
+
+    /// An empty mempool that refuses client submissions once `client_transactions_max`
+    /// transactions wait (see [`Mempool::accepts_clients`]).
+    #[must_use]
+    pub fn with_client_limit(
+        transactions_max: usize,
+        bytes_max: usize,
+        client_transactions_max: usize,
+    ) -> Self {
         Self {
             inner: Mutex::new(Inner::default()),
             transactions_max,
             bytes_max,
+            client_transactions_max: client_transactions_max.min(transactions_max),
         }
+    }
+
+    /// Whether a client submission may be admitted now: fewer than the client limit wait.
+    /// Checked before any verification, so an overloaded node refuses cheaply.
+    #[must_use]
+    pub fn accepts_clients(&self) -> bool {
+        self.len() < self.client_transactions_max
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -99,6 +119,17 @@ impl Mempool {
     #[must_use]
     pub fn contains(&self, hash: &Hash) -> bool {
         self.lock().by_hash.contains_key(hash)
+    }
+
+    /// The waiting transactions with these hashes, `None` for each one not waiting; one lock for
+    /// the lot.
+    #[must_use]
+    pub fn get_many(&self, hashes: &[Hash]) -> Vec<Option<Arc<VerifiedTransaction>>> {
+        let inner = self.lock();
+        hashes
+            .iter()
+            .map(|hash| inner.by_hash.get(hash).map(|e| Arc::clone(&e.transaction)))
+            .collect()
     }
 
     /// Up to `transactions_max` transactions and about `bytes_max` bytes, oldest first, skipping

@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use tokio::sync::{broadcast, watch};
 use tracing::{error, info};
 
+use crate::admission::AdmissionQueue;
 use crate::config::{parse_key_hex, GenesisFile, NodeConfig};
 use crate::driver::{Driver, Shared};
 use crate::keyfile;
@@ -74,11 +75,20 @@ pub async fn run(path: &Path) -> anyhow::Result<()> {
     };
     let (network, events, network_task) =
         network::start(network_config, Arc::new(StoreBlocks(Arc::clone(&store)))).await?;
-    let mempool = Arc::new(Mempool::new(
+    let mempool = Arc::new(Mempool::with_client_limit(
         config.mempool.transactions_max,
         config.mempool.bytes_max,
+        config.mempool.client_transactions_max,
     ));
     let (commits, _) = broadcast::channel(COMMIT_NOTICES);
+    let gossip = rpc::start_gossip(network.clone());
+    let admission = AdmissionQueue::start(
+        Arc::clone(&store),
+        Arc::clone(&mempool),
+        genesis.chain_id.clone(),
+        gossip,
+    )
+    .context("starting the admission thread")?;
     let shared = Shared {
         chain_id: genesis.chain_id.clone(),
         store,
@@ -87,6 +97,7 @@ pub async fn run(path: &Path) -> anyhow::Result<()> {
         commits,
         is_validator: Arc::new(AtomicBool::new(false)),
         node_public_key: key.verifying_key().to_bytes(),
+        admission,
     };
     let (shutdown, shutdown_signal) = watch::channel(false);
     let services = rpc::Services::new(shared.clone());

@@ -149,6 +149,11 @@ fn checked_key(key: &[u8]) -> Result<(), Status> {
             key.len()
         )));
     }
+    if !yrd_chaincode::keys::is_authenticated(key) {
+        return Err(Status::invalid_argument(
+            "keys under x/ (the replay-protection index) are not in the authenticated state",
+        ));
+    }
     Ok(())
 }
 

@@ -21,7 +21,7 @@ use yrd_chaincode::{credit, funds, keys, receivables, StateRead, Uscc};
 use yrd_proto::signing::Hash;
 use yrd_proto::v1::{self, ledger_server::Ledger, registry_server::Registry};
 
-use crate::admission::{admit, AdmissionError};
+use crate::admission::AdmissionError;
 use crate::driver::Shared;
 use crate::proofs::ProofService;
 
@@ -42,7 +42,6 @@ const GOSSIP_QUEUE: usize = 16_384;
 #[derive(Clone)]
 pub struct Services {
     shared: Shared,
-    gossip: mpsc::Sender<v1::SignedTransaction>,
 }
 
 fn admission_status(error: AdmissionError) -> Status {
@@ -88,29 +87,20 @@ fn wait_limit<T>(request: &Request<T>) -> Duration {
 }
 
 impl Services {
-    /// The services over the node's shared state; spawns the transaction gossip batcher.
+    /// The services over the node's shared state.
     #[must_use]
     pub fn new(shared: Shared) -> Self {
-        let (gossip, queue) = mpsc::channel(GOSSIP_QUEUE);
-        tokio::spawn(gossip_batches(shared.clone(), queue));
-        Self { shared, gossip }
+        Self { shared }
     }
 
-    fn submit_one(&self, transaction: Option<v1::SignedTransaction>) -> Result<Hash, Status> {
+    async fn submit_one(&self, transaction: Option<v1::SignedTransaction>) -> Result<Hash, Status> {
         let transaction =
             transaction.ok_or_else(|| Status::invalid_argument("transaction is missing"))?;
-        let result = admit(
-            &self.shared.store,
-            &self.shared.mempool,
-            &self.shared.chain_id,
-            vec![transaction.clone()],
-        )
-        .pop()
-        .unwrap_or_else(|| Err(AdmissionError::Storage("admission returned nothing".into())));
-        let hash = result.map_err(admission_status)?;
-        // A full gossip queue only delays spreading: this node proposes it or peers fetch blocks.
-        let _ = self.gossip.try_send(transaction);
-        Ok(hash)
+        self.shared
+            .admission
+            .submit(&self.shared.mempool, transaction)
+            .await
+            .map_err(admission_status)
     }
 
     /// Waits until `hash` is committed or `limit` passes.
@@ -170,8 +160,20 @@ impl Services {
     }
 }
 
+/// The gossip queue of admitted client transactions, and the task that gathers them into
+/// batches and gossips them.
+#[must_use]
+pub fn start_gossip(network: crate::network::NetworkHandle) -> mpsc::Sender<v1::SignedTransaction> {
+    let (gossip, queue) = mpsc::channel(GOSSIP_QUEUE);
+    tokio::spawn(gossip_batches(network, queue));
+    gossip
+}
+
 /// Gathers submitted transactions into batches and gossips them.
-async fn gossip_batches(shared: Shared, mut queue: mpsc::Receiver<v1::SignedTransaction>) {
+async fn gossip_batches(
+    network: crate::network::NetworkHandle,
+    mut queue: mpsc::Receiver<v1::SignedTransaction>,
+) {
     while let Some(first) = queue.recv().await {
         let mut transactions = vec![first];
         while transactions.len() < GOSSIP_BATCH_MAX {
@@ -181,7 +183,7 @@ async fn gossip_batches(shared: Shared, mut queue: mpsc::Receiver<v1::SignedTran
             }
         }
         let batch = prost::Message::encode_to_vec(&v1::TransactionBatch { transactions });
-        if let Err(error) = shared.network.broadcast_transactions(batch) {
+        if let Err(error) = network.broadcast_transactions(batch) {
             tracing::debug!(%error, "transaction batch not gossiped");
         }
     }
@@ -195,7 +197,7 @@ impl Ledger for Services {
         &self,
         request: Request<v1::SubmitRequest>,
     ) -> Result<Response<v1::SubmitResponse>, Status> {
-        let hash = self.submit_one(request.into_inner().transaction)?;
+        let hash = self.submit_one(request.into_inner().transaction).await?;
         Ok(Response::new(v1::SubmitResponse {
             tx_hash: hash.to_vec(),
         }))
@@ -206,7 +208,7 @@ impl Ledger for Services {
         request: Request<v1::SubmitRequest>,
     ) -> Result<Response<v1::TransactionResult>, Status> {
         let limit = wait_limit(&request);
-        let hash = self.submit_one(request.into_inner().transaction)?;
+        let hash = self.submit_one(request.into_inner().transaction).await?;
         Ok(Response::new(self.wait_for(hash, limit).await?))
     }
 

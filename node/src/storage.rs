@@ -436,9 +436,20 @@ fn options() -> (Options, Vec<ColumnFamilyDescriptor>) {
     db.set_keep_log_file_num(INFO_LOG_FILES_MAX);
     db.set_max_log_file_size(INFO_LOG_FILE_BYTES_MAX);
 
+    // Tree nodes are mostly hashes, which do not compress: LZ4 would only cost CPU.
+    let mut hashes = column.clone();
+    hashes.set_compression_type(DBCompressionType::None);
+    hashes.set_bottommost_compression_type(DBCompressionType::None);
     let families = COLUMN_FAMILIES
         .iter()
-        .map(|name| ColumnFamilyDescriptor::new(*name, column.clone()))
+        .map(|name| {
+            let options = if *name == tree::CF_JMT_NODES {
+                hashes.clone()
+            } else {
+                column.clone()
+            };
+            ColumnFamilyDescriptor::new(*name, options)
+        })
         .collect();
     (db, families)
 }
@@ -1254,8 +1265,9 @@ fn prefix_upper_bound(prefix: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
-impl StateScan for StateSnapshot<'_> {
-    fn scan_prefix(&self, prefix: &[u8], limit: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
+impl StateSnapshot<'_> {
+    /// Up to `limit` entries from `start` on, below `end` if given, in key order.
+    fn scan(&self, start: &[u8], end: Option<Vec<u8>>, limit: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
         let Some(family) = self.family() else {
             return Vec::new();
         };
@@ -1263,19 +1275,19 @@ impl StateScan for StateSnapshot<'_> {
             return Vec::new();
         }
         let mut options = ReadOptions::default();
-        if let Some(bound) = prefix_upper_bound(prefix) {
+        if let Some(bound) = end.clone() {
             options.set_iterate_upper_bound(bound);
         }
         let iterator = self.snapshot.iterator_cf_opt(
             family,
             options,
-            IteratorMode::From(prefix, Direction::Forward),
+            IteratorMode::From(start, Direction::Forward),
         );
         let mut entries = Vec::new();
         for item in iterator {
             match item {
                 Ok((key, value)) => {
-                    if !key.starts_with(prefix) {
+                    if end.as_deref().is_some_and(|end| &*key >= end) {
                         break;
                     }
                     entries.push((key.into_vec(), value.into_vec()));
@@ -1284,15 +1296,30 @@ impl StateScan for StateSnapshot<'_> {
                     }
                 }
                 Err(error) => {
-                    self.fail(format!(
-                        "scan state prefix {}: {error}",
-                        hex::encode(prefix)
-                    ));
+                    self.fail(format!("scan state from {}: {error}", hex::encode(start)));
                     break;
                 }
             }
         }
         entries
+    }
+}
+
+impl StateScan for StateSnapshot<'_> {
+    fn scan_prefix(&self, prefix: &[u8], limit: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let mut entries = self.scan(prefix, prefix_upper_bound(prefix), limit);
+        // Without an upper bound (an all-0xff prefix), stop at the first key outside it.
+        if let Some(outside) = entries.iter().position(|(key, _)| !key.starts_with(prefix)) {
+            entries.truncate(outside);
+        }
+        entries
+    }
+
+    fn scan_range(&self, start: &[u8], end: &[u8], limit: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
+        if start >= end {
+            return Vec::new();
+        }
+        self.scan(start, Some(end.to_vec()), limit)
     }
 }
 

@@ -4,6 +4,7 @@
 //!
 //! The `yrd-node` binary is looked up in `YRD_NODE_BIN`, else beside the test executable's
 //! target folder (`target/<profile>/yrd-node`); `deploy/test.sh` builds it before the tests.
+//! The member CLI `yrd` is found the same way ([`cli_binary`], `YRD_CLI_BIN`).
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -26,6 +27,25 @@ pub fn node_binary() -> PathBuf {
     assert!(
         path.exists(),
         "{} is missing: build it first (cargo build -p yrd-node --bins), or set YRD_NODE_BIN",
+        path.display()
+    );
+    path
+}
+
+/// The member CLI binary `yrd` under test: `YRD_CLI_BIN`, else `target/<profile>/yrd` beside
+/// the test executable's target folder.
+#[must_use]
+pub fn cli_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("YRD_CLI_BIN") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> -> target/<profile>/yrd
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target folder");
+    let path = profile_dir.join("yrd");
+    assert!(
+        path.exists(),
+        "{} is missing: build it first (cargo build -p yrd-node --bins), or set YRD_CLI_BIN",
         path.display()
     );
     path

@@ -8,6 +8,8 @@
 //! ```
 //!
 //! Every version is kept, so a proof can be served for any committed height; nothing is pruned.
+//! The replay-protection index (`x/`) is left out of the tree
+//! (`yrd_chaincode::keys::is_authenticated`).
 //! The plain `state` column family stays the executor's fast view of the latest state; this
 //! tree is written in the same write batch, so the two never disagree after a crash.
 
@@ -127,6 +129,7 @@ impl Reader<'_> {
     ) -> Result<(Hash, TreeUpdateBatch), StoreError> {
         let set = writes
             .iter()
+            .filter(|(key, _)| yrd_chaincode::keys::is_authenticated(key))
             .map(|(key, value)| (key_hash(key), value.clone()));
         let (root, batch) = self.tree().put_value_set(set, version).map_err(|error| {
             StoreError::Corrupt(format!("state tree update at version {version}: {error:#}"))

@@ -11,6 +11,7 @@ use yrd_proto::signing::{Hash, PublicKeyBytes};
 use yrd_proto::v1::{MemberKind, ObjectionOutcome, QueryPurpose, ReportKind};
 
 use crate::parse::{self, MemberKeyArg};
+use crate::state_key::{self, StateKey};
 
 /// Endpoint used when neither `--endpoint` nor `YRD_ENDPOINT` is given.
 pub const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:7100";
@@ -34,6 +35,7 @@ Exit codes:
   6  deadline exceeded (gRPC DEADLINE_EXCEEDED or --timeout-secs passed)
   7  resource exhausted, e.g. the mempool is full (gRPC RESOURCE_EXHAUSTED)
   8  the transaction was committed but rejected (tx --wait, wait)
+  9  the answer does not verify against the genesis file (verify, or a fetch with --genesis)
 
 Errors are written to stderr with the gRPC status code and message. With --json, stdout carries
 exactly one JSON object per command (for errors: {\"error\": {...}}); `watch --json` prints one
@@ -104,6 +106,16 @@ pub enum Command {
         #[arg(long, default_value_t = 1, value_name = "N")]
         from_height: u64,
     },
+    /// Fetch the value (or absence) of a state key at a height, with its proof.
+    Prove(ProveArgs),
+    /// Fetch the versions of a state key, each with its proof and the transaction that wrote it.
+    History(HistoryArgs),
+    /// Fetch certified block headers from a height on.
+    Headers(HeadersArgs),
+    /// Fetch the validator set that decides a height, with its changes since genesis.
+    Validators(ValidatorsArgs),
+    /// Verify saved answers (from --save) offline, against the genesis file alone.
+    Verify(VerifyArgs),
 }
 
 /// `yrd keys ...`
@@ -742,6 +754,104 @@ pub enum TxAction {
     },
 }
 
+/// Most bundle files one `yrd verify` accepts.
+pub const BUNDLE_FILES_MAX: usize = 1_024;
+
+/// Where a fetched answer goes and how it is checked.
+#[derive(Debug, Args)]
+pub struct AnswerOptions {
+    /// Save the answer as a ProofBundle (binary protobuf) to FILE, for `yrd verify`; an
+    /// existing file is never overwritten. With --genesis, only an answer that verifies is saved.
+    #[arg(long, value_name = "FILE", help_heading = "Answer options")]
+    pub save: Option<PathBuf>,
+    /// Verify the answer against this genesis file (genesis.json) and print what it proves;
+    /// without it the answer is printed as NOT verified.
+    #[arg(long, value_name = "FILE", help_heading = "Answer options")]
+    pub genesis: Option<PathBuf>,
+}
+
+/// `yrd prove KEY`
+#[derive(Debug, Args)]
+pub struct ProveArgs {
+    /// The state key: member:USCC, credit-report:ID, report-version:ID:N,
+    /// authorization:SUBJECT:GRANTEE:PURPOSE_NUMBER, receivable:ID, unit:ID:PART, fund:ID,
+    /// holding:FUND:HOLDER, fund-pledge:N, freeze:N or raw:HEX.
+    #[arg(value_parser = state_key::state_key, value_name = "KEY")]
+    pub key: StateKey,
+    /// Height of the state (default: the latest committed height).
+    #[arg(long, value_name = "H", value_parser = clap::value_parser!(u64).range(1..))]
+    pub height: Option<u64>,
+    /// Saving and verifying.
+    #[command(flatten)]
+    pub answer: AnswerOptions,
+}
+
+/// `yrd history KEY`
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// The state key (same forms as for `yrd prove`).
+    #[arg(value_parser = state_key::state_key, value_name = "KEY")]
+    pub key: StateKey,
+    /// Height of the state (default: the latest committed height).
+    #[arg(long, value_name = "H", value_parser = clap::value_parser!(u64).range(1..))]
+    pub height: Option<u64>,
+    /// First version index to return (0 for the first version).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub from: u32,
+    /// Most versions to return (default and maximum: the node's, 256).
+    #[arg(
+        long,
+        value_name = "N",
+        value_parser = clap::value_parser!(u32)
+            .range(1..=i64::from(yrd_node::proofs::HISTORY_VERSIONS_MAX))
+    )]
+    pub limit: Option<u32>,
+    /// Saving and verifying.
+    #[command(flatten)]
+    pub answer: AnswerOptions,
+}
+
+/// `yrd headers --from H`
+#[derive(Debug, Args)]
+pub struct HeadersArgs {
+    /// First height.
+    #[arg(long, value_name = "H", value_parser = clap::value_parser!(u64).range(1..))]
+    pub from: u64,
+    /// Most headers to return (default and maximum: the node's, 1024).
+    #[arg(
+        long,
+        value_name = "N",
+        value_parser = clap::value_parser!(u32)
+            .range(1..=i64::from(yrd_node::proofs::HEADERS_MAX))
+    )]
+    pub limit: Option<u32>,
+    /// Saving and verifying.
+    #[command(flatten)]
+    pub answer: AnswerOptions,
+}
+
+/// `yrd validators`
+#[derive(Debug, Args)]
+pub struct ValidatorsArgs {
+    /// The height decided by the set (default: the height after the latest committed one).
+    #[arg(long, value_name = "H", value_parser = clap::value_parser!(u64).range(1..))]
+    pub height: Option<u64>,
+    /// Saving and verifying.
+    #[command(flatten)]
+    pub answer: AnswerOptions,
+}
+
+/// `yrd verify --genesis FILE BUNDLE...`
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The chain's genesis file (genesis.json): the only thing trusted.
+    #[arg(long, value_name = "FILE")]
+    pub genesis: PathBuf,
+    /// Bundle files saved with --save.
+    #[arg(value_name = "BUNDLE", required = true, num_args = 1..=BUNDLE_FILES_MAX)]
+    pub bundles: Vec<PathBuf>,
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // Tests fail loudly on purpose.
 mod tests {
@@ -875,6 +985,59 @@ mod tests {
             "equity-market"
         ])
         .is_err());
+    }
+
+    #[test]
+    fn proof_commands_parse() {
+        let cli = parse(&[
+            "history",
+            "credit-report:CR-1",
+            "--height",
+            "5",
+            "--from",
+            "1",
+            "--limit",
+            "2",
+            "--save",
+            "h.bundle",
+            "--genesis",
+            "genesis.json",
+        ])
+        .unwrap();
+        let Command::History(history) = cli.command else {
+            panic!("not history")
+        };
+        assert_eq!(
+            history.key.bytes,
+            yrd_chaincode::keys::credit_report("CR-1")
+        );
+        assert_eq!(
+            (history.height, history.from, history.limit),
+            (Some(5), 1, Some(2))
+        );
+        assert_eq!(history.answer.save, Some(PathBuf::from("h.bundle")));
+        assert_eq!(history.answer.genesis, Some(PathBuf::from("genesis.json")));
+        assert!(parse(&["prove", "credit-report:CR-1"]).is_ok());
+        assert!(parse(&["prove", "credit-report:CR/1"]).is_err(), "bad id");
+        assert!(parse(&["prove", "credit-report:CR-1", "--height", "0"]).is_err());
+        assert!(parse(&["history", "fund:F-1", "--limit", "257"]).is_err());
+        assert!(parse(&["headers"]).is_err(), "--from is required");
+        assert!(parse(&["headers", "--from", "0"]).is_err());
+        assert!(parse(&["headers", "--from", "1", "--limit", "1024"]).is_ok());
+        assert!(parse(&["validators"]).is_ok());
+        assert!(
+            parse(&["verify", "a.bundle"]).is_err(),
+            "--genesis is required"
+        );
+        assert!(
+            parse(&["verify", "--genesis", "g.json"]).is_err(),
+            "a bundle"
+        );
+        let cli = parse(&["verify", "--genesis", "g.json", "a", "b"]).unwrap();
+        let Command::Verify(verify) = cli.command else {
+            panic!("not verify")
+        };
+        assert_eq!(verify.bundles.len(), 2);
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! The gRPC connection of the CLI to one node: the `Ledger` and `Registry` clients with a
-//! deadline on every call.
+//! The gRPC connection of the CLI to one node: the `Ledger`, `Registry` and `Proofs` clients
+//! with a deadline on every call.
 //!
 //! Invariant: every unary call carries the `grpc-timeout` of `--timeout-secs` and is also cut
 //! off locally shortly after it, so the CLI never hangs on a silent node; responses are bounded
@@ -13,7 +13,9 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::Code;
 use yrd_proto::limits::MESSAGE_BYTES_MAX;
 use yrd_proto::signing::Hash;
-use yrd_proto::v1::{self, ledger_client::LedgerClient, registry_client::RegistryClient};
+use yrd_proto::v1::{
+    self, ledger_client::LedgerClient, proofs_client::ProofsClient, registry_client::RegistryClient,
+};
 
 use crate::error::CliError;
 
@@ -25,6 +27,7 @@ const LOCAL_DEADLINE_GRACE: Duration = Duration::from_millis(500);
 pub struct Node {
     ledger: LedgerClient<Channel>,
     registry: RegistryClient<Channel>,
+    proofs: ProofsClient<Channel>,
     timeout: Duration,
 }
 
@@ -44,7 +47,9 @@ impl Node {
             .map_err(|error| connect_error(error_chain(&error)))?;
         Ok(Self {
             ledger: LedgerClient::new(channel.clone()).max_decoding_message_size(MESSAGE_BYTES_MAX),
-            registry: RegistryClient::new(channel).max_decoding_message_size(MESSAGE_BYTES_MAX),
+            registry: RegistryClient::new(channel.clone())
+                .max_decoding_message_size(MESSAGE_BYTES_MAX),
+            proofs: ProofsClient::new(channel).max_decoding_message_size(MESSAGE_BYTES_MAX),
             timeout,
         })
     }
@@ -223,6 +228,52 @@ impl Node {
             fund_id: id.to_owned(),
         });
         Self::deadline("GetFund", self.timeout, self.registry.get_fund(request)).await
+    }
+
+    /// `Proofs.GetStateProof`.
+    pub async fn state_proof(
+        &mut self,
+        request: v1::StateProofRequest,
+    ) -> Result<v1::StateProofResponse, CliError> {
+        let request = self.request(request);
+        Self::deadline(
+            "GetStateProof",
+            self.timeout,
+            self.proofs.get_state_proof(request),
+        )
+        .await
+    }
+
+    /// `Proofs.GetHistory`.
+    pub async fn history(
+        &mut self,
+        request: v1::HistoryRequest,
+    ) -> Result<v1::HistoryResponse, CliError> {
+        let request = self.request(request);
+        Self::deadline("GetHistory", self.timeout, self.proofs.get_history(request)).await
+    }
+
+    /// `Proofs.GetHeaders`.
+    pub async fn headers(
+        &mut self,
+        request: v1::HeadersRequest,
+    ) -> Result<v1::HeadersResponse, CliError> {
+        let request = self.request(request);
+        Self::deadline("GetHeaders", self.timeout, self.proofs.get_headers(request)).await
+    }
+
+    /// `Proofs.GetValidatorSet`.
+    pub async fn validator_set(
+        &mut self,
+        request: v1::ValidatorSetRequest,
+    ) -> Result<v1::ValidatorSetResponse, CliError> {
+        let request = self.request(request);
+        Self::deadline(
+            "GetValidatorSet",
+            self.timeout,
+            self.proofs.get_validator_set(request),
+        )
+        .await
     }
 }
 

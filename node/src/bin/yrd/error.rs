@@ -27,6 +27,8 @@ pub const EXIT_DEADLINE_EXCEEDED: u8 = 6;
 pub const EXIT_RESOURCE_EXHAUSTED: u8 = 7;
 /// Exit code of a transaction that was committed with a rejection receipt.
 pub const EXIT_REJECTED: u8 = 8;
+/// Exit code of an answer that does not verify against the genesis file.
+pub const EXIT_NOT_VERIFIED: u8 = 9;
 
 /// Why a `yrd` command failed.
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +85,14 @@ pub enum CliError {
         /// What is wrong with it.
         problem: String,
     },
+    /// An answer does not verify against the genesis file, or does not answer what was asked.
+    #[error("{what} does not verify: {problem}")]
+    NotVerified {
+        /// The answer (which call or file).
+        what: String,
+        /// The check that failed.
+        problem: String,
+    },
 }
 
 impl CliError {
@@ -98,6 +108,7 @@ impl CliError {
             Self::Status { status, .. } => exit_code_of(status.code()),
             Self::Timeout { .. } => EXIT_DEADLINE_EXCEEDED,
             Self::Connect { .. } | Self::Response { .. } => EXIT_OTHER,
+            Self::NotVerified { .. } => EXIT_NOT_VERIFIED,
         }
     }
 
@@ -188,5 +199,11 @@ mod tests {
         assert_eq!(json["error"]["grpc_code"], "NOT_FOUND");
         assert_eq!(json["error"]["exit_code"], 4);
         assert_eq!(CliError::Input("x".into()).exit_code(), EXIT_USAGE);
+        let not_verified = CliError::NotVerified {
+            what: "bundle".into(),
+            problem: "proof: root".into(),
+        };
+        assert_eq!(not_verified.exit_code(), 9);
+        assert_eq!(not_verified.to_json()["error"]["exit_code"], 9);
     }
 }

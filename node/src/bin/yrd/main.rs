@@ -1,8 +1,10 @@
 //! `yrd`, the member command line of the yrd ledger: key files, status, building, signing and
-//! submitting every transaction type, registry queries, and a block stream.
+//! submitting every transaction type, registry queries, a block stream, and verifiable answers
+//! (fetched, saved and verified offline against the genesis file).
 //!
-//! Layout: [`args`] is the command line, [`parse`] the value parsers, [`transaction`] builds and
-//! signs bodies, [`client`] talks gRPC to a node, [`render`] prints JSON and text, [`error`]
+//! Layout: [`args`] is the command line, [`parse`] the value parsers, [`state_key`] the KEY
+//! parser, [`transaction`] builds and signs bodies, [`client`] talks gRPC to a node, [`proofs`]
+//! fetches, saves and verifies verifiable answers, [`render`] prints JSON and text, [`error`]
 //! maps failures to exit codes.
 //!
 //! Invariants: with `--json`, stdout carries exactly one JSON object per command (one per line
@@ -13,7 +15,9 @@ mod args;
 mod client;
 mod error;
 mod parse;
+mod proofs;
 mod render;
+mod state_key;
 mod transaction;
 
 use std::io::Write as _;
@@ -136,6 +140,11 @@ async fn run(cli: &Cli) -> Result<Output, CliError> {
             Ok(Output::committed(&result))
         }
         Command::Watch { from_height } => watch(cli, *from_height).await,
+        Command::Prove(args) => proofs::prove(cli, args).await,
+        Command::History(args) => proofs::history(cli, args).await,
+        Command::Headers(args) => proofs::headers(cli, args).await,
+        Command::Validators(args) => proofs::validators(cli, args).await,
+        Command::Verify(args) => proofs::verify(args),
     }
 }
 
