@@ -509,6 +509,30 @@ pub fn execute_block<S: StateScan>(
     })
 }
 
+/// Executes each transaction on its own as the first of a block over `state`, for admission:
+/// one receipt per transaction, nothing written. The block's prologue (validator-set change,
+/// replay pruning) runs once for the lot.
+pub fn dry_run<S: StateScan>(
+    state: &S,
+    block: &BlockContext,
+    transactions: &[VerifiedTransaction],
+) -> Result<Vec<v1::Receipt>, ChaincodeError> {
+    let mut block_overlay: Overlay<'_, dyn StateRead> = Overlay::new(state);
+    members::begin_block(&mut block_overlay, block)?;
+    prune_expired(state, block, &mut block_overlay)?;
+    let validators = members::current_validator_keys(&block_overlay)?;
+    transactions
+        .iter()
+        .map(|verified| {
+            let outcome = execute_one(&block_overlay, block, &validators, verified, 0)?;
+            Ok(receipt(
+                &verified.hash,
+                outcome.map(|(_, created_id)| created_id),
+            ))
+        })
+        .collect()
+}
+
 /// Executes one transaction over the block's overlay; on success returns its writes, including
 /// its replay entries.
 fn execute_one(

@@ -18,7 +18,7 @@ pub mod testkit;
 pub mod transaction;
 pub mod uscc;
 
-pub use exec::{execute_block, BlockContext, BlockOutcome, ChaincodeError, Rejection};
+pub use exec::{dry_run, execute_block, BlockContext, BlockOutcome, ChaincodeError, Rejection};
 pub use state::{MemoryState, StateRead, StateScan, WriteSet};
 pub use transaction::{Action, Transaction};
 pub use uscc::Uscc;

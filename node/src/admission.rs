@@ -14,8 +14,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, oneshot, Notify};
 
-use yrd_chaincode::{execute_block, BlockContext};
-use yrd_proto::signing::{self, Hash, SigningError};
+use yrd_chaincode::{dry_run, BlockContext};
+use yrd_proto::signing::{self, Hash, SigningError, VerifiedTransaction};
 use yrd_proto::v1::{self, ReasonCode};
 
 use crate::mempool::{AdmitError, Mempool};
@@ -79,6 +79,7 @@ fn refusal(receipt: &v1::Receipt) -> Option<AdmissionError> {
 
 /// Verifies and admits envelopes; one result per envelope, in order. A transaction already
 /// waiting in the mempool is admitted again without error (submission is idempotent).
+/// Signatures are verified in one batch and the dry run shares one block prologue.
 pub fn admit(
     store: &Store,
     mempool: &Mempool,
@@ -86,7 +87,37 @@ pub fn admit(
     envelopes: Vec<v1::SignedTransaction>,
 ) -> Vec<Result<Hash, AdmissionError>> {
     let sizes: Vec<usize> = envelopes.iter().map(prost::Message::encoded_len).collect();
-    let verified = signing::verify_transactions(envelopes, chain_id);
+    let mut results: Vec<Result<Hash, AdmissionError>> = Vec::with_capacity(envelopes.len());
+    // Transactions still to dry-run, with their position in `results`.
+    let mut candidates = Vec::new();
+    for (position, verified) in signing::verify_transactions(envelopes, chain_id)
+        .into_iter()
+        .enumerate()
+    {
+        let verified = match verified {
+            Ok(verified) => verified,
+            Err(error) => {
+                results.push(Err(error.into()));
+                continue;
+            }
+        };
+        results.push(Ok(verified.hash));
+        if mempool.contains(&verified.hash) {
+            continue;
+        }
+        match store.transaction_location(&verified.hash) {
+            Ok(Some(location)) => {
+                results[position] = Err(AdmissionError::AlreadyCommitted {
+                    height: location.height,
+                });
+            }
+            Ok(None) => candidates.push((position, verified)),
+            Err(error) => results[position] = Err(AdmissionError::Storage(error.to_string())),
+        }
+    }
+    if candidates.is_empty() {
+        return results;
+    }
     let tip = store.tip();
     let state = store.state();
     let block = BlockContext {
@@ -94,42 +125,38 @@ pub fn admit(
         height: tip.height + 1,
         time_ms: now_ms().max(tip.time_ms + 1),
     };
-    verified
-        .into_iter()
-        .zip(sizes)
-        .map(|(verified, size)| {
-            let verified = verified?;
-            if mempool.contains(&verified.hash) {
-                return Ok(verified.hash);
-            }
-            match store.transaction_location(&verified.hash) {
-                Ok(Some(location)) => {
-                    return Err(AdmissionError::AlreadyCommitted {
-                        height: location.height,
-                    })
-                }
-                Ok(None) => {}
-                Err(error) => return Err(AdmissionError::Storage(error.to_string())),
-            }
-            let outcome = execute_block(&state, &block, std::slice::from_ref(&verified))
-                .map_err(|e| AdmissionError::Storage(e.to_string()))?;
+    let (positions, transactions): (Vec<usize>, Vec<VerifiedTransaction>) =
+        candidates.into_iter().unzip();
+    let receipts = dry_run(&state, &block, &transactions)
+        .map_err(|e| AdmissionError::Storage(e.to_string()))
+        .and_then(|receipts| {
             state
                 .check()
                 .map_err(|e| AdmissionError::Storage(e.to_string()))?;
-            if let Some(receipt) = outcome.receipts.first() {
-                if let Some(refused) = refusal(receipt) {
-                    return Err(refused);
-                }
+            Ok(receipts)
+        });
+    let receipts = match receipts {
+        Ok(receipts) => receipts,
+        Err(error) => {
+            for position in positions {
+                results[position] = Err(error.clone());
             }
-            let hash = verified.hash;
-            match mempool.insert(verified, size) {
-                Ok(()) | Err(AdmitError::Duplicate) => Ok(hash),
-                Err(full @ AdmitError::Full { .. }) => {
-                    Err(AdmissionError::Overloaded(full.to_string()))
-                }
+            return results;
+        }
+    };
+    for ((position, verified), receipt) in positions.into_iter().zip(transactions).zip(receipts) {
+        if let Some(refused) = refusal(&receipt) {
+            results[position] = Err(refused);
+            continue;
+        }
+        match mempool.insert(verified, sizes[position]) {
+            Ok(()) | Err(AdmitError::Duplicate) => {}
+            Err(full @ AdmitError::Full { .. }) => {
+                results[position] = Err(AdmissionError::Overloaded(full.to_string()));
             }
-        })
-        .collect()
+        }
+    }
+    results
 }
 
 /// Jobs waiting for the admission thread, at most; beyond, submissions are refused and gossip

@@ -46,6 +46,8 @@ const SYNC_BATCH_BLOCKS: u32 = 32;
 const TIMEOUT_QUEUE: usize = 1_024;
 /// Transactions in one gossiped batch, at most.
 const GOSSIP_BATCH_TRANSACTIONS_MAX: usize = 1_024;
+/// Period of the driver's housekeeping tick, ms: proposing when a wait ends, syncing, stalls.
+const TICK_MS: u64 = 20;
 /// Without progress for this long, the driver re-sends its messages and asks peers for blocks.
 const STALL_MS: u64 = 2_000;
 
@@ -104,7 +106,10 @@ pub struct Driver {
     prepared: BTreeMap<[u8; 32], Prepared>,
     timeouts_tx: mpsc::Sender<yrd_consensus::Timeout>,
     timeouts_rx: mpsc::Receiver<yrd_consensus::Timeout>,
-    waiting_value: Option<(Height, Round, Instant)>,
+    /// The core asked for a block: `(height, round, earliest, latest if empty)`.
+    waiting_value: Option<(Height, Round, Instant, Instant)>,
+    /// When the last block was committed.
+    last_commit: Instant,
     highest_seen: u64,
     last_progress: Instant,
     /// Consensus messages logged for the current height.
@@ -130,6 +135,7 @@ impl Driver {
             timeouts_tx,
             timeouts_rx,
             waiting_value: None,
+            last_commit: Instant::now(),
             highest_seen: 0,
             last_progress: Instant::now(),
             logged: 0,
@@ -295,13 +301,18 @@ impl Driver {
                 Ok(None)
             }
             Output::GetValue { height, round } => {
-                if self.shared.mempool.is_empty() && self.config.empty_block_wait_ms > 0 {
-                    let deadline =
-                        Instant::now() + Duration::from_millis(self.config.empty_block_wait_ms);
-                    self.waiting_value = Some((height, round, deadline));
-                    return Ok(None);
+                // Gather a block's worth of transactions for at least the minimum interval since
+                // the last commit (so blocks grow with the load instead of the block rate), and
+                // wait a little longer before proposing an empty block.
+                let now = Instant::now();
+                let earliest =
+                    self.last_commit + Duration::from_millis(self.config.block_interval_min_ms);
+                let if_empty = now + Duration::from_millis(self.config.empty_block_wait_ms);
+                self.waiting_value = Some((height, round, earliest, if_empty));
+                if self.ready_to_propose(now) {
+                    return self.propose(height, round).map(Some);
                 }
-                self.propose(height, round).map(Some)
+                Ok(None)
             }
             Output::ValidateValue {
                 height,
@@ -413,8 +424,10 @@ impl Driver {
             height,
             time_ms,
         };
+        let started = Instant::now();
         let outcome = execute_block(&state, &context, &transactions)
             .map_err(|e| DriverError::Invariant(format!("executing block {height}: {e}")))?;
+        let executed = started.elapsed();
         // A read that failed inside RocksDB reads as absent: such an outcome is not to be used.
         state.check().map_err(storage)?;
         let BlockOutcome { receipts, writes } = outcome;
@@ -428,7 +441,17 @@ impl Driver {
         let next_validator_set_hash = next_set.hash();
         let next_validators = (next_validator_set_hash != validator_set_hash)
             .then(|| next_set.keys().iter().map(|key| key.0).collect());
+        let tree_started = Instant::now();
+        let writes_count = writes.len();
         let state_update = self.shared.store.prepare_state(writes).map_err(storage)?;
+        debug!(
+            height,
+            transactions = transactions.len(),
+            writes = writes_count,
+            execute_us = executed.as_micros() as u64,
+            tree_us = tree_started.elapsed().as_micros() as u64,
+            "block executed"
+        );
         if state_update.height() != height {
             return Err(DriverError::Invariant(format!(
                 "the tip moved while block {height} executed"
@@ -614,6 +637,7 @@ impl Driver {
             .prune_expired(self.shared.store.tip().time_ms);
         self.prepared.clear();
         self.last_progress = Instant::now();
+        self.last_commit = self.last_progress;
         info!(height, transactions = transactions.len(), "committed block");
         // Nobody listening is fine.
         let _ = self.shared.commits.send(height);
@@ -691,13 +715,24 @@ impl Driver {
 
     /// Proposes now if the core waits for a value and transactions arrived or the wait is over.
     fn answer_waiting_value(&mut self) -> Result<(), DriverError> {
-        if let Some((height, round, deadline)) = self.waiting_value {
-            if !self.shared.mempool.is_empty() || Instant::now() >= deadline {
+        if let Some((height, round, _, _)) = self.waiting_value {
+            if self.ready_to_propose(Instant::now()) {
                 let input = self.propose(height, round)?;
                 return self.feed(input);
             }
         }
         Ok(())
+    }
+
+    /// Whether the awaited block should be proposed now: a full block is waiting, or the
+    /// minimum interval has passed and there are transactions (or the empty-block wait is over).
+    fn ready_to_propose(&self, now: Instant) -> bool {
+        let Some((_, _, earliest, if_empty)) = self.waiting_value else {
+            return false;
+        };
+        let waiting = self.shared.mempool.len();
+        waiting >= self.config.block_transactions_max
+            || (now >= earliest && (waiting > 0 || now >= if_empty))
     }
 
     /// Catches up from peers: fetches committed blocks after the tip, checks each certificate
@@ -769,7 +804,7 @@ impl Driver {
         mut shutdown: watch::Receiver<bool>,
     ) -> Result<(), DriverError> {
         self.start_height()?;
-        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        let mut tick = tokio::time::interval(Duration::from_millis(TICK_MS));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_sync = Instant::now();
         let admitted = self.shared.admission.admitted();

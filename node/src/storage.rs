@@ -385,6 +385,8 @@ pub struct Store {
     /// The chain held, `None` before `init_genesis`. Held for writing across a commit, so a
     /// reader of the tip or a state snapshot never sees one without the other.
     chain: RwLock<Option<Chain>>,
+    /// Recently written and read state-tree nodes.
+    nodes: std::sync::Mutex<tree::NodeCache>,
 }
 
 impl std::fmt::Debug for Store {
@@ -500,6 +502,7 @@ impl Store {
         let store = Self {
             db,
             chain: RwLock::new(None),
+            nodes: std::sync::Mutex::new(tree::NodeCache::default()),
         };
         let chain = store.load_chain()?;
         *store.chain.write().unwrap_or_else(PoisonError::into_inner) = chain;
@@ -666,6 +669,7 @@ impl Store {
             db: &self.db,
             nodes: self.cf(tree::CF_JMT_NODES)?,
             values: self.cf(tree::CF_JMT_VALUES)?,
+            cache: &self.nodes,
         })
     }
 
@@ -775,6 +779,7 @@ impl Store {
         self.db
             .write_opt(write, &synced())
             .map_err(|error| rocks(&format!("write block {}", tip.height), error))?;
+        tree::NodeCache::insert_update(&self.nodes, &batch.state.tree);
         if let Some(chain) = guard.as_mut() {
             chain.tip = tip;
         }

@@ -13,6 +13,9 @@
 //! The plain `state` column family stays the executor's fast view of the latest state; this
 //! tree is written in the same write batch, so the two never disagree after a crash.
 
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Mutex, PoisonError};
+
 use jmt::storage::{LeafNode, Node, NodeKey, TreeReader, TreeUpdateBatch};
 use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, RootHash, Sha256Jmt, Version};
 use rocksdb::{ColumnFamily, Direction, IteratorMode, ReadOptions, WriteBatch, DB};
@@ -29,6 +32,59 @@ pub const CF_JMT_VALUES: &str = "jmt_values";
 
 /// Largest stored tree node, in bytes (an internal node has at most 16 children of ~50 bytes).
 const NODE_BYTES_MAX: usize = 4 * 1024;
+
+/// Most tree nodes kept in memory ([`NodeCache`]).
+pub const NODE_CACHE_NODES: usize = 32_768;
+/// Only nodes this close to the root are cached: every update walks through them, while deeper
+/// nodes are rarely read again soon.
+pub const NODE_CACHE_DEPTH_NIBBLES: usize = 3;
+
+/// Recently written and read tree nodes. A node never changes once written (its key names its
+/// version), so a cached node is always right; the cache only saves the reads and decoding of
+/// the upper levels that every update walks through. First in, first out, bounded by count.
+#[derive(Default)]
+pub struct NodeCache {
+    nodes: HashMap<NodeKey, Node>,
+    order: VecDeque<NodeKey>,
+}
+
+impl std::fmt::Debug for NodeCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeCache")
+            .field("nodes", &self.nodes.len())
+            .finish()
+    }
+}
+
+impl NodeCache {
+    fn get(&self, key: &NodeKey) -> Option<Node> {
+        self.nodes.get(key).cloned()
+    }
+
+    fn insert(&mut self, key: NodeKey, node: Node) {
+        if key.nibble_path().num_nibbles() > NODE_CACHE_DEPTH_NIBBLES {
+            return;
+        }
+        if self.nodes.insert(key.clone(), node).is_none() {
+            self.order.push_back(key);
+        }
+        while self.order.len() > NODE_CACHE_NODES {
+            if let Some(oldest) = self.order.pop_front() {
+                self.nodes.remove(&oldest);
+            }
+        }
+    }
+
+    /// Adds the nodes of a committed update.
+    pub(super) fn insert_update(cache: &Mutex<Self>, update: &TreeUpdateBatch) {
+        let mut cache = cache.lock().unwrap_or_else(PoisonError::into_inner);
+        for (key, node) in update.node_batch.nodes() {
+            if key.nibble_path().num_nibbles() <= NODE_CACHE_DEPTH_NIBBLES {
+                cache.insert(key.clone(), node.clone());
+            }
+        }
+    }
+}
 
 /// The key hash of a state key.
 #[must_use]
@@ -49,6 +105,7 @@ pub(super) struct Reader<'a> {
     pub(super) db: &'a DB,
     pub(super) nodes: &'a ColumnFamily,
     pub(super) values: &'a ColumnFamily,
+    pub(super) cache: &'a Mutex<NodeCache>,
 }
 
 fn corrupt(what: String) -> anyhow::Error {
@@ -57,6 +114,14 @@ fn corrupt(what: String) -> anyhow::Error {
 
 impl TreeReader for Reader<'_> {
     fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
+        if let Some(node) = self
+            .cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(node_key)
+        {
+            return Ok(Some(node));
+        }
         let key = borsh::to_vec(node_key)?;
         let Some(bytes) = self.db.get_pinned_cf(self.nodes, key)? else {
             return Ok(None);
@@ -74,6 +139,12 @@ impl TreeReader for Reader<'_> {
                 node_key.version()
             ))
         })?;
+        if node_key.nibble_path().num_nibbles() <= NODE_CACHE_DEPTH_NIBBLES {
+            self.cache
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(node_key.clone(), node.clone());
+        }
         Ok(Some(node))
     }
 
@@ -127,13 +198,34 @@ impl Reader<'_> {
         writes: &WriteSet,
         version: Version,
     ) -> Result<(Hash, TreeUpdateBatch), StoreError> {
-        let set = writes
-            .iter()
-            .filter(|(key, _)| yrd_chaincode::keys::is_authenticated(key))
-            .map(|(key, value)| (key_hash(key), value.clone()));
-        let (root, batch) = self.tree().put_value_set(set, version).map_err(|error| {
+        let authenticated = || {
+            writes
+                .iter()
+                .filter(|(key, _)| yrd_chaincode::keys::is_authenticated(key))
+        };
+        let failed = |error: anyhow::Error| {
             StoreError::Corrupt(format!("state tree update at version {version}: {error:#}"))
-        })?;
+        };
+        let has_puts = authenticated().any(|(_, value)| value.is_some());
+        let has_deletes = authenticated().any(|(_, value)| value.is_none());
+        let (root, batch) = if has_puts && !has_deletes {
+            // Puts only, the usual block: the batch insertion builds each touched node once,
+            // about twice as fast as inserting key by key. Both give the same tree.
+            let set: Vec<(KeyHash, OwnedValue)> = authenticated()
+                .filter_map(|(key, value)| value.clone().map(|value| (key_hash(key), value)))
+                .collect();
+            let (roots, batch) = self
+                .tree()
+                .batch_put_value_sets(vec![set], None, version)
+                .map_err(failed)?;
+            let root = roots.first().copied().ok_or_else(|| {
+                StoreError::Corrupt(format!("state tree update at version {version}: no root"))
+            })?;
+            (root, batch)
+        } else {
+            let set = authenticated().map(|(key, value)| (key_hash(key), value.clone()));
+            self.tree().put_value_set(set, version).map_err(failed)?
+        };
         Ok((root.0, batch))
     }
 
