@@ -77,6 +77,18 @@ fn refusal(receipt: &v1::Receipt) -> Option<AdmissionError> {
     }
 }
 
+/// How much admission checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Checks {
+    /// Signatures, chain, replay against committed blocks, and a dry run against the committed
+    /// state: for client submissions.
+    Full,
+    /// Signatures, chain and replay against committed blocks, no dry run: for batches gossiped
+    /// by peers, which ran the dry run when their client submitted. A transaction that cannot
+    /// apply costs a rejected receipt, never a wrong state.
+    Peer,
+}
+
 /// Verifies and admits envelopes; one result per envelope, in order. A transaction already
 /// waiting in the mempool is admitted again without error (submission is idempotent).
 /// Signatures are verified in one batch and the dry run shares one block prologue.
@@ -85,6 +97,17 @@ pub fn admit(
     mempool: &Mempool,
     chain_id: &str,
     envelopes: Vec<v1::SignedTransaction>,
+) -> Vec<Result<Hash, AdmissionError>> {
+    admit_with(store, mempool, chain_id, envelopes, Checks::Full)
+}
+
+/// [`admit`] with the given depth of checks.
+pub fn admit_with(
+    store: &Store,
+    mempool: &Mempool,
+    chain_id: &str,
+    envelopes: Vec<v1::SignedTransaction>,
+    checks: Checks,
 ) -> Vec<Result<Hash, AdmissionError>> {
     let sizes: Vec<usize> = envelopes.iter().map(prost::Message::encoded_len).collect();
     let mut results: Vec<Result<Hash, AdmissionError>> = Vec::with_capacity(envelopes.len());
@@ -116,6 +139,14 @@ pub fn admit(
         }
     }
     if candidates.is_empty() {
+        return results;
+    }
+    if checks == Checks::Peer {
+        for (position, verified) in candidates {
+            if let Err(full @ AdmitError::Full { .. }) = mempool.insert(verified, sizes[position]) {
+                results[position] = Err(AdmissionError::Overloaded(full.to_string()));
+            }
+        }
         return results;
     }
     let tip = store.tip();
@@ -282,14 +313,18 @@ fn run_jobs(
 ) {
     let mut envelopes = Vec::new();
     let mut replies = Vec::new();
+    let mut gossiped = Vec::new();
     for job in jobs {
         match job {
             Job::Client(transaction, reply) => {
                 replies.push((envelopes.len(), transaction.clone(), reply));
                 envelopes.push(transaction);
             }
-            Job::Peer(batch) => envelopes.extend(batch),
+            Job::Peer(batch) => gossiped.extend(batch),
         }
+    }
+    if !gossiped.is_empty() {
+        admit_with(store, mempool, chain_id, gossiped, Checks::Peer);
     }
     let results = admit(store, mempool, chain_id, envelopes);
     for (position, transaction, reply) in replies {

@@ -82,7 +82,7 @@ fn default_block_interval_min_ms() -> u64 {
 }
 
 fn default_client_transactions_max() -> usize {
-    20_000
+    5_000
 }
 
 impl Default for MempoolConfig {

@@ -114,6 +114,8 @@ pub struct Driver {
     last_progress: Instant,
     /// Consensus messages logged for the current height.
     logged: u32,
+    /// Whether a block fetch from a peer is under way.
+    sync_in_flight: bool,
 }
 
 fn storage(error: impl std::fmt::Display) -> DriverError {
@@ -136,6 +138,7 @@ impl Driver {
             timeouts_rx,
             waiting_value: None,
             last_commit: Instant::now(),
+            sync_in_flight: false,
             highest_seen: 0,
             last_progress: Instant::now(),
             logged: 0,
@@ -735,16 +738,33 @@ impl Driver {
             || (now >= earliest && (waiting > 0 || now >= if_empty))
     }
 
-    /// Catches up from peers: fetches committed blocks after the tip, checks each certificate
-    /// against the validator set of its height, re-executes and commits.
-    async fn sync(&mut self) -> Result<(), DriverError> {
+    /// Catches up from peers: asks one for the committed blocks after the tip.
+    ///
+    /// The fetch runs in its own task, so consensus goes on while a slow or silent peer is
+    /// asked; its answer comes back through `synced` and is applied by [`Driver::apply_synced`].
+    fn start_sync(&mut self, synced: &mpsc::Sender<Result<Vec<Vec<u8>>, String>>) {
+        if self.sync_in_flight {
+            return;
+        }
+        self.sync_in_flight = true;
         let from = self.shared.store.tip().height + 1;
-        let blocks = match self
-            .shared
-            .network
-            .fetch_blocks(from, SYNC_BATCH_BLOCKS)
-            .await
-        {
+        let network = self.shared.network.clone();
+        let synced = synced.clone();
+        tokio::spawn(async move {
+            let result = network
+                .fetch_blocks(from, SYNC_BATCH_BLOCKS)
+                .await
+                .map_err(|error| error.to_string());
+            // A stopped driver no longer needs the answer.
+            let _ = synced.send(result).await;
+        });
+    }
+
+    /// Applies fetched blocks: skips those already committed here, checks each certificate
+    /// against the validator set of its height, re-executes and commits.
+    fn apply_synced(&mut self, result: Result<Vec<Vec<u8>>, String>) -> Result<(), DriverError> {
+        self.sync_in_flight = false;
+        let blocks = match result {
             Ok(blocks) => blocks,
             Err(error) => {
                 debug!(%error, "block fetch failed");
@@ -765,6 +785,10 @@ impl Driver {
                 warn!("peer sent a malformed certificate");
                 return Ok(());
             };
+            if certificate.height.0 < height {
+                // Committed here by consensus while the fetch was under way.
+                continue;
+            }
             if certificate.height.0 != height {
                 debug!(
                     height,
@@ -808,8 +832,12 @@ impl Driver {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_sync = Instant::now();
         let admitted = self.shared.admission.admitted();
+        let (synced_tx, mut synced_rx) = mpsc::channel(1);
         loop {
             tokio::select! {
+                Some(result) = synced_rx.recv() => {
+                    self.apply_synced(result)?;
+                }
                 () = admitted.notified() => {
                     self.answer_waiting_value()?;
                 }
@@ -835,7 +863,7 @@ impl Driver {
                     let observer = self.consensus.is_none();
                     if (behind || stalled || observer) && last_sync.elapsed() >= Duration::from_millis(if behind { 100 } else { 500 }) {
                         last_sync = Instant::now();
-                        self.sync().await?;
+                        self.start_sync(&synced_tx);
                     }
                     if stalled {
                         if let Some(consensus) = self.consensus.as_ref() {

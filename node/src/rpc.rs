@@ -34,7 +34,9 @@ pub const WAIT_MS_MAX: u64 = 60_000;
 /// Blocks buffered per block stream.
 const STREAM_BUFFER_BLOCKS: usize = 16;
 /// Transactions gossiped in one batch, at most.
-const GOSSIP_BATCH_MAX: usize = 256;
+const GOSSIP_BATCH_MAX: usize = 512;
+/// Longest a transaction waits for others to share its gossip batch, ms.
+const GOSSIP_LINGER_MS: u64 = 25;
 /// Transactions waiting to be gossiped, at most.
 const GOSSIP_QUEUE: usize = 16_384;
 
@@ -175,11 +177,14 @@ async fn gossip_batches(
     mut queue: mpsc::Receiver<v1::SignedTransaction>,
 ) {
     while let Some(first) = queue.recv().await {
+        // Linger briefly so that a busy node sends a few large batches rather than many small
+        // ones: each gossip message costs a signature, an id and a queue slot per peer.
         let mut transactions = vec![first];
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(GOSSIP_LINGER_MS);
         while transactions.len() < GOSSIP_BATCH_MAX {
-            match queue.try_recv() {
-                Ok(next) => transactions.push(next),
-                Err(_) => break,
+            match tokio::time::timeout_at(deadline, queue.recv()).await {
+                Ok(Some(next)) => transactions.push(next),
+                Ok(None) | Err(_) => break,
             }
         }
         let batch = prost::Message::encode_to_vec(&v1::TransactionBatch { transactions });

@@ -43,14 +43,21 @@ pub(super) const GOSSIP_DATA_BYTES_MAX: usize =
 /// Least time between two warnings about dropped events, in milliseconds.
 const DROP_WARNING_INTERVAL_MS: u64 = 5_000;
 
-/// The behaviours of a node, polled in field order.
+/// The behaviours of a node, polled in field order. Consensus messages and transaction
+/// batches travel on two separate gossipsub instances (two protocols, so two send queues per
+/// connection): a flood of transactions can fill its own queue, never the one consensus
+/// messages wait in.
 #[derive(NetworkBehaviour)]
 struct Behaviour {
     allowed: allow_block_list::Behaviour<AllowedPeers>,
     gossipsub: gossipsub::Behaviour,
+    transactions: gossipsub::Behaviour,
     sync: request_response::Behaviour<SyncCodec>,
     ping: ping::Behaviour,
 }
+
+/// Protocol prefix of the transaction-gossip instance (the consensus one keeps the default).
+const TRANSACTION_GOSSIP_PROTOCOL_PREFIX: &str = "/yrd/txgossip";
 
 /// A fetch waiting for its answer.
 struct PendingFetch {
@@ -149,32 +156,40 @@ impl Service {
 
         let consensus_topic = IdentTopic::new(format!("yrd/{}/consensus/1", config.chain_id));
         let transactions_topic = IdentTopic::new(format!("yrd/{}/transactions/1", config.chain_id));
-        let gossip_config = gossipsub::ConfigBuilder::default()
-            .validation_mode(ValidationMode::Strict)
-            .message_id_fn(|message: &gossipsub::Message| {
-                // One id per publish (author, sequence number, bytes): copies of one publish
-                // arriving over several paths are dropped, while a deliberate re-send of the same
-                // bytes (the consensus rebroadcast after a stall) is delivered again.
-                let mut hasher = Sha256::new();
-                if let Some(source) = &message.source {
-                    hasher.update(source.to_bytes());
-                }
-                hasher.update(message.sequence_number.unwrap_or(0).to_be_bytes());
-                hasher.update(&message.data);
-                MessageId::from(hasher.finalize().to_vec())
-            })
-            .max_transmit_size(limits::MESSAGE_BYTES_MAX)
-            .heartbeat_interval(Duration::from_millis(GOSSIP_HEARTBEAT_MS))
-            .duplicate_cache_time(Duration::from_millis(GOSSIP_DUPLICATE_CACHE_MS))
-            .mesh_n(4)
-            .mesh_n_low(1)
-            .mesh_n_high(8)
-            .mesh_outbound_min(1)
-            .flood_publish(true)
-            .build()
-            .map_err(|e| NetworkError::Setup {
-                reason: format!("gossipsub config: {e}"),
-            })?;
+        let gossip_config = |prefix: Option<&'static str>| {
+            let mut builder = gossipsub::ConfigBuilder::default();
+            if let Some(prefix) = prefix {
+                builder.protocol_id_prefix(prefix);
+            }
+            builder
+                .validation_mode(ValidationMode::Strict)
+                .message_id_fn(|message: &gossipsub::Message| {
+                    // One id per publish (author, sequence number, bytes): copies of one publish
+                    // arriving over several paths are dropped, while a deliberate re-send of the same
+                    // bytes (the consensus rebroadcast after a stall) is delivered again.
+                    let mut hasher = Sha256::new();
+                    if let Some(source) = &message.source {
+                        hasher.update(source.to_bytes());
+                    }
+                    hasher.update(message.sequence_number.unwrap_or(0).to_be_bytes());
+                    hasher.update(&message.data);
+                    MessageId::from(hasher.finalize().to_vec())
+                })
+                .max_transmit_size(limits::MESSAGE_BYTES_MAX)
+                .heartbeat_interval(Duration::from_millis(GOSSIP_HEARTBEAT_MS))
+                .duplicate_cache_time(Duration::from_millis(GOSSIP_DUPLICATE_CACHE_MS))
+                .mesh_n(4)
+                .mesh_n_low(1)
+                .mesh_n_high(8)
+                .mesh_outbound_min(1)
+                .flood_publish(true)
+                .build()
+                .map_err(|e| NetworkError::Setup {
+                    reason: format!("gossipsub config: {e}"),
+                })
+        };
+        let consensus_config = gossip_config(None)?;
+        let transactions_config = gossip_config(Some(TRANSACTION_GOSSIP_PROTOCOL_PREFIX))?;
 
         let allowed_peers = keys.keys().copied().collect::<Vec<_>>();
         let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
@@ -194,10 +209,14 @@ impl Service {
                 }
                 let mut gossipsub = gossipsub::Behaviour::new(
                     MessageAuthenticity::Signed(key.clone()),
-                    gossip_config,
+                    consensus_config,
                 )?;
                 gossipsub.subscribe(&consensus_topic)?;
-                gossipsub.subscribe(&transactions_topic)?;
+                let mut transactions = gossipsub::Behaviour::new(
+                    MessageAuthenticity::Signed(key.clone()),
+                    transactions_config,
+                )?;
+                transactions.subscribe(&transactions_topic)?;
                 let sync = request_response::Behaviour::with_codec(
                     SyncCodec,
                     [(SYNC_PROTOCOL, ProtocolSupport::Full)],
@@ -211,6 +230,7 @@ impl Service {
                 Ok::<_, Box<dyn std::error::Error + Send + Sync>>(Behaviour {
                     allowed,
                     gossipsub,
+                    transactions,
                     sync,
                     ping,
                 })
@@ -336,11 +356,16 @@ impl Service {
     fn on_command(&mut self, command: Command) {
         match command {
             Command::Publish { topic, data } => {
-                let topic = match topic {
-                    Topic::Consensus => self.consensus_topic.clone(),
-                    Topic::Transactions => self.transactions_topic.clone(),
+                let behaviour = self.swarm.behaviour_mut();
+                let published = match topic {
+                    Topic::Consensus => behaviour
+                        .gossipsub
+                        .publish(self.consensus_topic.clone(), data),
+                    Topic::Transactions => behaviour
+                        .transactions
+                        .publish(self.transactions_topic.clone(), data),
                 };
-                match self.swarm.behaviour_mut().gossipsub.publish(topic, data) {
+                match published {
                     Ok(_) => {}
                     Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {
                         debug!("no peer to publish to yet; message dropped");
@@ -454,7 +479,8 @@ impl Service {
 
     fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
         match event {
-            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(event)) => self.on_gossip(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(event))
+            | SwarmEvent::Behaviour(BehaviourEvent::Transactions(event)) => self.on_gossip(event),
             SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.on_sync(event),
             SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event {
                 peer,
