@@ -264,12 +264,7 @@ impl AdmissionQueue {
         mempool: &Mempool,
         transaction: v1::SignedTransaction,
     ) -> Result<Hash, AdmissionError> {
-        if !mempool.accepts_clients() {
-            return Err(AdmissionError::Overloaded(format!(
-                "the node is overloaded: {} transactions are waiting; retry later",
-                mempool.len()
-            )));
-        }
+        shed(mempool)?;
         let (reply, answer) = oneshot::channel();
         self.jobs
             .try_send(Job::Client(transaction, reply))
@@ -293,6 +288,19 @@ impl AdmissionQueue {
     #[must_use]
     pub fn admitted(&self) -> Arc<Notify> {
         Arc::clone(&self.admitted)
+    }
+}
+
+/// Refuses a client submission at once, before any work is spent on it, while the mempool holds
+/// its client limit.
+fn shed(mempool: &Mempool) -> Result<(), AdmissionError> {
+    if mempool.accepts_clients() {
+        Ok(())
+    } else {
+        Err(AdmissionError::Overloaded(format!(
+            "the node is overloaded: {} transactions are waiting; retry later",
+            mempool.len()
+        )))
     }
 }
 
@@ -338,5 +346,41 @@ fn run_jobs(
         }
         // A client that went away no longer needs the answer.
         let _ = reply.send(result);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use yrd_chaincode::testkit::{test_key, Harness};
+    use yrd_proto::signing::verify_transaction;
+    use yrd_proto::v1::transaction_body::Action;
+
+    fn transaction(nonce: u64) -> VerifiedTransaction {
+        let body = v1::TransactionBody {
+            chain_id: "yrd-test".into(),
+            nonce,
+            valid_until_ms: u64::MAX,
+            action: Some(Action::ConfirmReceivable(v1::ConfirmReceivable {
+                receivable_id: "R".into(),
+            })),
+        };
+        verify_transaction(Harness::sign(&body, &[&test_key("k")]), "yrd-test").expect("verify")
+    }
+
+    #[test]
+    fn clients_are_refused_at_the_client_limit_while_peers_fill_the_rest() {
+        let mempool = Mempool::with_client_limit(4, 1 << 20, 2);
+        assert!(shed(&mempool).is_ok());
+        mempool.insert(transaction(1), 100).expect("insert");
+        assert!(shed(&mempool).is_ok());
+        mempool.insert(transaction(2), 100).expect("insert");
+        // At the client limit: refused before any verification, with RESOURCE_EXHAUSTED's error.
+        assert!(matches!(shed(&mempool), Err(AdmissionError::Overloaded(_))));
+        // Gossip from peers may still fill the mempool up to its own bound, and no further.
+        mempool.insert(transaction(3), 100).expect("insert");
+        mempool.insert(transaction(4), 100).expect("insert");
+        assert!(mempool.insert(transaction(5), 100).is_err());
+        assert_eq!(mempool.len(), 4);
     }
 }

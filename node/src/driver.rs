@@ -1,6 +1,7 @@
 //! The consensus driver: the one place that turns the consensus core's outputs into I/O. It owns
 //! the core, builds and validates blocks, executes decided blocks through the chaincode and
-//! commits them, catches up from peers, and admits gossiped transactions.
+//! commits them, catches up from peers (fetching in the background), and hands gossiped
+//! transactions to the admission thread.
 //!
 //! Invariants kept here:
 //! - outputs of one `handle` call are executed in order, and `Persist` is durable (a synced

@@ -12,11 +12,11 @@
 //!               "genesis_sha256" -> SHA-256 of the encoded genesis (32 bytes)
 //!               "tip"            -> tip record: u8 version || u64 height || block_hash (32)
 //!                                   || state_root (32) || u64 time_ms          (81 bytes)
-//! block_hashes  block hash (32)  -> u64 height
-//! transactions  tx hash (32)     -> u64 height || u32 index in the block
 //!               "vchange/" || u64 height -> the 32-byte keys of the validator set that the
 //!                                   block of that height names as next, when it differs
 //! blocks        u64 height       -> encoded v1::CommittedBlock (block, receipts, certificate)
+//! block_hashes  block hash (32)  -> u64 height
+//! transactions  tx hash (32)     -> u64 height || u32 index in the block
 //! state         chaincode key    -> chaincode value (the latest state, for execution)
 //! jmt_nodes, jmt_values          -> the authenticated state tree, every version (see `tree`)
 //! consensus     "safety"         -> the consensus safety data, opaque bytes

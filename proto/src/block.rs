@@ -13,7 +13,8 @@
 //! receipt_hash = SHA-256(encode(Receipt))
 //! ```
 //!
-//! The state root is the root of the node's Jellyfish Merkle Tree over the whole state (see
+//! The state root is the root of the node's Jellyfish Merkle Tree over the state, less the
+//! replay-protection index under `x/` (see
 //! `yrd-node`'s `storage::tree` and docs/PROOFS.md).
 
 use prost::Message;

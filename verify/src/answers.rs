@@ -102,12 +102,22 @@ pub enum Proven {
     ValidatorSet(ProvenValidatorSet),
 }
 
+/// Prefix of the keys left out of the state tree (the replay-protection index): a proof about
+/// one says nothing, since every such key is absent from every tree.
+pub const UNAUTHENTICATED_PREFIX: &[u8] = b"x/";
+
 fn check_key(key: &[u8]) -> Result<(), VerifyError> {
     if key.len() > KEY_BYTES_MAX {
         return Err(VerifyError::TooLarge {
             what: "key",
             found: key.len(),
             max: KEY_BYTES_MAX,
+        });
+    }
+    if key.starts_with(UNAUTHENTICATED_PREFIX) {
+        return Err(VerifyError::Malformed {
+            what: "key",
+            reason: "keys under x/ are not in the authenticated state; no proof covers them".into(),
         });
     }
     Ok(())
@@ -586,5 +596,18 @@ pub fn verify_bundle(trust: &Trust, bundle: &v1::ProofBundle) -> Result<Proven, 
         Some(Answer::ValidatorSet(response)) => {
             verify_validator_set(trust, response).map(Proven::ValidatorSet)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_outside_the_tree_are_refused() {
+        assert!(check_key(b"c/r/CR-1").is_ok());
+        assert!(check_key(b"x/h/0123").is_err());
+        assert!(check_key(b"x/e/").is_err());
+        assert!(check_key(&vec![b'a'; KEY_BYTES_MAX + 1]).is_err());
     }
 }

@@ -22,7 +22,7 @@ use yrd_proto::v1::{self, ledger_client::LedgerClient, transaction_body::Action}
 use crate::workload::{Members, Signed};
 
 /// Most transactions pre-signed for one run.
-const PRESIGN_MAX: usize = 200_000;
+const PRESIGN_MAX: usize = 400_000;
 /// Envelopes verified for the signature measurement.
 const VERIFY_SAMPLE: usize = 4_096;
 /// Batch size of the batch verification measurement.
