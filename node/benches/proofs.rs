@@ -29,8 +29,8 @@
 //!
 //! # Running
 //!
-//! `cargo bench -p yrd-node --bench proofs` (1,000,000 keys). Set `YRD_BENCH_KEYS` to change the
-//! number of keys, e.g. `YRD_BENCH_KEYS=20000` for a quick run. Times depend on which crates
+//! `cargo bench --workspace --profile dev --bench proofs` (1,000,000 keys). Set
+//! `YRD_BENCH_KEYS` to change the number of keys, e.g. `YRD_BENCH_KEYS=20000` for a quick run. Times depend on which crates
 //! the profile optimises (see the profiles in the root `Cargo.toml`); sizes and sibling counts
 //! do not.
 

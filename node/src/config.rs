@@ -82,7 +82,7 @@ fn default_block_interval_min_ms() -> u64 {
 }
 
 fn default_client_transactions_max() -> usize {
-    5_000
+    2_000
 }
 
 impl Default for MempoolConfig {

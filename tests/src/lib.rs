@@ -302,6 +302,31 @@ pub fn now_ms() -> u64 {
     yrd_node::admission::now_ms()
 }
 
+/// Submits `envelope` to node `index`, waits (at most a minute) until it is committed, and
+/// requires that it was accepted; panics with the node's log otherwise.
+pub async fn submit_and_wait(
+    cluster: &Cluster,
+    index: usize,
+    envelope: v1::SignedTransaction,
+) -> v1::TransactionResult {
+    let mut client = cluster.ledger(index).await.expect("connect");
+    let mut request = tonic::Request::new(v1::SubmitRequest {
+        transaction: Some(envelope),
+    });
+    request.set_timeout(Duration::from_secs(60));
+    let result = client
+        .submit_and_wait(request)
+        .await
+        .unwrap_or_else(|s| panic!("submit: {s}; log:\n{}", cluster.log_tail(index)))
+        .into_inner();
+    assert!(
+        result.receipt.as_ref().is_some_and(|r| r.accepted),
+        "rejected: {:?}",
+        result.receipt
+    );
+    result
+}
+
 /// A signed transaction for the devnet chain.
 #[must_use]
 pub fn sign(

@@ -9,35 +9,12 @@ use std::time::Duration;
 
 use prost::Message;
 use yrd_proto::v1::{self, proof_bundle::Answer, transaction_body::Action};
-use yrd_tests::{cli_binary, sign, Cluster};
+use yrd_tests::{cli_binary, sign, submit_and_wait, Cluster};
 
 const PROGRESS: Duration = Duration::from_secs(60);
 const REPORT: &str = "CR-CLI";
 /// The exit code of an answer that does not verify.
 const EXIT_NOT_VERIFIED: i32 = 9;
-
-async fn submit_and_wait(
-    cluster: &Cluster,
-    index: usize,
-    envelope: v1::SignedTransaction,
-) -> v1::TransactionResult {
-    let mut client = cluster.ledger(index).await.expect("connect");
-    let mut request = tonic::Request::new(v1::SubmitRequest {
-        transaction: Some(envelope),
-    });
-    request.set_timeout(PROGRESS);
-    let result = client
-        .submit_and_wait(request)
-        .await
-        .unwrap_or_else(|s| panic!("submit: {s}; log:\n{}", cluster.log_tail(index)))
-        .into_inner();
-    assert!(
-        result.receipt.as_ref().is_some_and(|r| r.accepted),
-        "rejected: {:?}",
-        result.receipt
-    );
-    result
-}
 
 /// Runs `yrd` with `args` against `endpoint` and returns its output. The CLI bounds every
 /// request with `--timeout-secs`, so it always ends.

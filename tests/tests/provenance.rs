@@ -6,33 +6,10 @@ use std::time::Duration;
 
 use prost::Message;
 use yrd_proto::v1::{self, proofs_client::ProofsClient, transaction_body::Action};
-use yrd_tests::{sign, Cluster};
+use yrd_tests::{sign, submit_and_wait, Cluster};
 
 const PROGRESS: Duration = Duration::from_secs(60);
 const REPORT: &str = "CR-PROV";
-
-async fn submit_and_wait(
-    cluster: &Cluster,
-    index: usize,
-    envelope: v1::SignedTransaction,
-) -> v1::TransactionResult {
-    let mut client = cluster.ledger(index).await.expect("connect");
-    let mut request = tonic::Request::new(v1::SubmitRequest {
-        transaction: Some(envelope),
-    });
-    request.set_timeout(PROGRESS);
-    let result = client
-        .submit_and_wait(request)
-        .await
-        .unwrap_or_else(|s| panic!("submit: {s}; log:\n{}", cluster.log_tail(index)))
-        .into_inner();
-    assert!(
-        result.receipt.as_ref().is_some_and(|r| r.accepted),
-        "rejected: {:?}",
-        result.receipt
-    );
-    result
-}
 
 fn amend(summary: &str, byte: u8) -> Action {
     Action::AmendCreditReport(v1::AmendCreditReport {
