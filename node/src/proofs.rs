@@ -37,10 +37,6 @@ fn status(error: StoreError) -> Status {
     }
 }
 
-fn history_count_key(key: &[u8]) -> Vec<u8> {
-    yrd_chaincode::keys::history_count(key)
-}
-
 impl ProofService {
     /// The service over `store`.
     #[must_use]
@@ -190,7 +186,7 @@ impl Proofs for ProofService {
         let height = self.answer_height(request.height)?;
         let (count, count_proof) = self
             .store
-            .state_proof(&history_count_key(&request.key), height)
+            .state_proof(&yrd_chaincode::keys::history_count(&request.key), height)
             .map_err(status)?;
         let version_count = match count {
             None => 0,
