@@ -61,10 +61,13 @@ impl NodeCache {
         self.nodes.get(key).cloned()
     }
 
+    /// Whether a node under this key is kept: only those near the root.
+    fn keeps(key: &NodeKey) -> bool {
+        key.nibble_path().num_nibbles() <= NODE_CACHE_DEPTH_NIBBLES
+    }
+
+    /// Caches a node; callers check [`NodeCache::keeps`] first, before cloning it.
     fn insert(&mut self, key: NodeKey, node: Node) {
-        if key.nibble_path().num_nibbles() > NODE_CACHE_DEPTH_NIBBLES {
-            return;
-        }
         if self.nodes.insert(key.clone(), node).is_none() {
             self.order.push_back(key);
         }
@@ -79,7 +82,7 @@ impl NodeCache {
     pub(super) fn insert_update(cache: &Mutex<Self>, update: &TreeUpdateBatch) {
         let mut cache = cache.lock().unwrap_or_else(PoisonError::into_inner);
         for (key, node) in update.node_batch.nodes() {
-            if key.nibble_path().num_nibbles() <= NODE_CACHE_DEPTH_NIBBLES {
+            if Self::keeps(key) {
                 cache.insert(key.clone(), node.clone());
             }
         }
@@ -139,7 +142,7 @@ impl TreeReader for Reader<'_> {
                 node_key.version()
             ))
         })?;
-        if node_key.nibble_path().num_nibbles() <= NODE_CACHE_DEPTH_NIBBLES {
+        if NodeCache::keeps(node_key) {
             self.cache
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
@@ -198,32 +201,30 @@ impl Reader<'_> {
         writes: &WriteSet,
         version: Version,
     ) -> Result<(Hash, TreeUpdateBatch), StoreError> {
-        let authenticated = || {
-            writes
-                .iter()
-                .filter(|(key, _)| yrd_chaincode::keys::is_authenticated(key))
-        };
         let failed = |error: anyhow::Error| {
             StoreError::Corrupt(format!("state tree update at version {version}: {error:#}"))
         };
-        let has_puts = authenticated().any(|(_, value)| value.is_some());
-        let has_deletes = authenticated().any(|(_, value)| value.is_none());
-        let (root, batch) = if has_puts && !has_deletes {
+        let set: Vec<(KeyHash, Option<OwnedValue>)> = writes
+            .iter()
+            .filter(|(key, _)| yrd_chaincode::keys::is_authenticated(key))
+            .map(|(key, value)| (key_hash(key), value.clone()))
+            .collect();
+        let (root, batch) = if !set.is_empty() && set.iter().all(|(_, value)| value.is_some()) {
             // Puts only, the usual block: the batch insertion builds each touched node once,
             // about twice as fast as inserting key by key. Both give the same tree.
-            let set: Vec<(KeyHash, OwnedValue)> = authenticated()
-                .filter_map(|(key, value)| value.clone().map(|value| (key_hash(key), value)))
+            let puts: Vec<(KeyHash, OwnedValue)> = set
+                .into_iter()
+                .filter_map(|(key, value)| value.map(|value| (key, value)))
                 .collect();
             let (roots, batch) = self
                 .tree()
-                .batch_put_value_sets(vec![set], None, version)
+                .batch_put_value_sets(vec![puts], None, version)
                 .map_err(failed)?;
             let root = roots.first().copied().ok_or_else(|| {
                 StoreError::Corrupt(format!("state tree update at version {version}: no root"))
             })?;
             (root, batch)
         } else {
-            let set = authenticated().map(|(key, value)| (key_hash(key), value.clone()));
             self.tree().put_value_set(set, version).map_err(failed)?
         };
         Ok((root.0, batch))
