@@ -327,6 +327,32 @@ pub async fn submit_and_wait(
     result
 }
 
+/// A basic credit report `report_id` about `subject_uscc`, its document hash all `1` bytes.
+#[must_use]
+pub fn record_report(report_id: &str, subject_uscc: String) -> v1::transaction_body::Action {
+    v1::transaction_body::Action::RecordCreditReport(v1::RecordCreditReport {
+        report_id: report_id.into(),
+        subject_uscc,
+        kind: v1::ReportKind::Basic as i32,
+        document_sha256: vec![1; 32],
+        negative: false,
+        event_end_day: 0,
+        summary: "first".into(),
+    })
+}
+
+/// An amendment of report `report_id` with `summary`, its document hash all `byte` bytes.
+#[must_use]
+pub fn amend_report(report_id: &str, summary: &str, byte: u8) -> v1::transaction_body::Action {
+    v1::transaction_body::Action::AmendCreditReport(v1::AmendCreditReport {
+        report_id: report_id.into(),
+        document_sha256: vec![byte; 32],
+        negative: false,
+        event_end_day: 0,
+        summary: summary.into(),
+    })
+}
+
 /// A signed transaction for the devnet chain.
 #[must_use]
 pub fn sign(

@@ -8,8 +8,8 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use prost::Message;
-use yrd_proto::v1::{self, proof_bundle::Answer, transaction_body::Action};
-use yrd_tests::{cli_binary, sign, submit_and_wait, Cluster};
+use yrd_proto::v1::{self, proof_bundle::Answer};
+use yrd_tests::{amend_report, cli_binary, record_report, sign, submit_and_wait, Cluster};
 
 const PROGRESS: Duration = Duration::from_secs(60);
 const REPORT: &str = "CR-CLI";
@@ -62,22 +62,8 @@ async fn saved_answers_verify_offline_and_tampered_ones_do_not() {
     cluster.wait_height(0, 1, PROGRESS).await;
     let (core, _) = cluster.member("core");
     let (_, bureau_key) = cluster.member("bureau");
-    let record = Action::RecordCreditReport(v1::RecordCreditReport {
-        report_id: REPORT.into(),
-        subject_uscc: core,
-        kind: v1::ReportKind::Basic as i32,
-        document_sha256: vec![1; 32],
-        negative: false,
-        event_end_day: 0,
-        summary: "first".into(),
-    });
-    let amend = Action::AmendCreditReport(v1::AmendCreditReport {
-        report_id: REPORT.into(),
-        document_sha256: vec![2; 32],
-        negative: false,
-        event_end_day: 0,
-        summary: "second".into(),
-    });
+    let record = record_report(REPORT, core);
+    let amend = amend_report(REPORT, "second", 2);
     submit_and_wait(&cluster, 0, sign(record, &[&bureau_key], 1)).await;
     let last = submit_and_wait(&cluster, 1, sign(amend, &[&bureau_key], 2))
         .await

@@ -5,21 +5,11 @@
 use std::time::Duration;
 
 use prost::Message;
-use yrd_proto::v1::{self, proofs_client::ProofsClient, transaction_body::Action};
-use yrd_tests::{sign, submit_and_wait, Cluster};
+use yrd_proto::v1::{self, proofs_client::ProofsClient};
+use yrd_tests::{amend_report, record_report, sign, submit_and_wait, Cluster};
 
 const PROGRESS: Duration = Duration::from_secs(60);
 const REPORT: &str = "CR-PROV";
-
-fn amend(summary: &str, byte: u8) -> Action {
-    Action::AmendCreditReport(v1::AmendCreditReport {
-        report_id: REPORT.into(),
-        document_sha256: vec![byte; 32],
-        negative: false,
-        event_end_day: 0,
-        summary: summary.into(),
-    })
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reports_history_from_an_observer_verifies_offline() {
@@ -27,19 +17,25 @@ async fn a_reports_history_from_an_observer_verifies_offline() {
     cluster.wait_height(0, 1, PROGRESS).await;
     let (core, _) = cluster.member("core");
     let (_, bureau_key) = cluster.member("bureau");
-    let record = Action::RecordCreditReport(v1::RecordCreditReport {
-        report_id: REPORT.into(),
-        subject_uscc: core,
-        kind: v1::ReportKind::Basic as i32,
-        document_sha256: vec![1; 32],
-        negative: false,
-        event_end_day: 0,
-        summary: "first".into(),
-    });
+    let record = record_report(REPORT, core);
     let mut written = Vec::new();
     written.push(submit_and_wait(&cluster, 0, sign(record, &[&bureau_key], 1)).await);
-    written.push(submit_and_wait(&cluster, 1, sign(amend("second", 2), &[&bureau_key], 2)).await);
-    written.push(submit_and_wait(&cluster, 2, sign(amend("third", 3), &[&bureau_key], 3)).await);
+    written.push(
+        submit_and_wait(
+            &cluster,
+            1,
+            sign(amend_report(REPORT, "second", 2), &[&bureau_key], 2),
+        )
+        .await,
+    );
+    written.push(
+        submit_and_wait(
+            &cluster,
+            2,
+            sign(amend_report(REPORT, "third", 3), &[&bureau_key], 3),
+        )
+        .await,
+    );
     let last = written.last().expect("written").height;
     cluster.wait_height(4, last, PROGRESS).await;
 
