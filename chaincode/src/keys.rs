@@ -204,14 +204,23 @@ pub const INVOICES_PREFIX: &[u8] = b"r/i/";
 /// Prefix of the replay-protection index (`x/h/`, `x/e/`).
 pub const REPLAY_PREFIX: &[u8] = b"x/";
 
+/// Prefix of the history counts (`h/c/`).
+pub const HISTORY_COUNT_PREFIX: &[u8] = b"h/c/";
+
 /// Whether `key` is part of the authenticated state tree whose root each header carries.
-/// The replay-protection index (`x/`) is not: it is derived from the blocks of the last
-/// `TRANSACTION_VALIDITY_MS_MAX`, nobody asks for a proof of it, and an entry that went wrong
-/// would show in the receipts root, which every header commits to. Keeping it out saves four
-/// tree updates per transaction (insert and prune of two entries).
+///
+/// Two kinds of key are not:
+/// - the replay-protection index (`x/`): it is derived from the blocks of the last
+///   `TRANSACTION_VALIDITY_MS_MAX`, nobody asks for a proof of it, and an entry that went wrong
+///   would show in the receipts root, which every header commits to. Keeping it out saves four
+///   tree updates per transaction (insert and prune of two entries);
+/// - the history counts (`h/c/`): versions are numbered from 0 without gaps, so "entry `n - 1`
+///   present and entry `n` absent" proves a count of `n` from the entries alone. A count that
+///   went wrong would put the next entry at a wrong index, which changes the state root. Keeping
+///   it out saves one tree update per record write.
 #[must_use]
 pub fn is_authenticated(key: &[u8]) -> bool {
-    !key.starts_with(REPLAY_PREFIX)
+    !key.starts_with(REPLAY_PREFIX) && !key.starts_with(HISTORY_COUNT_PREFIX)
 }
 
 /// Prefixes of the keys that keep no history: the history itself, replay entries, sequences and
@@ -226,10 +235,10 @@ pub fn is_versioned(key: &[u8]) -> bool {
         .any(|prefix| key.starts_with(prefix))
 }
 
-/// `h/c/<key>`: how many versions `key` has.
+/// `h/c/<key>`: how many versions `key` has (u32 big-endian), outside the state tree.
 #[must_use]
 pub fn history_count(key: &[u8]) -> Vec<u8> {
-    join(&[b"h/c/", key])
+    join(&[HISTORY_COUNT_PREFIX, key])
 }
 
 /// `h/v/<key><index>`: version `index` of `key`.

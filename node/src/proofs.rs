@@ -79,6 +79,47 @@ impl ProofService {
         Ok(v1::ValidatorSetProof { changes })
     }
 
+    /// How many versions `key` has at `height`. The count under `h/c/` is the latest one (it is
+    /// outside the state tree, which keeps no past values of it); history entries are never
+    /// changed or removed and their heights do not decrease, so the versions at `height` are
+    /// those before the first entry written above it, found by binary search.
+    fn history_count(&self, key: &[u8], height: u64) -> Result<u32, Status> {
+        use yrd_chaincode::state::StateRead as _;
+        let state = self.store.state();
+        let latest = match state.get(&yrd_chaincode::keys::history_count(key)) {
+            None => 0,
+            Some(bytes) => u32::from_be_bytes(bytes.as_slice().try_into().map_err(|_| {
+                Status::internal(format!("history count is {} bytes, not 4", bytes.len()))
+            })?),
+        };
+        let entry_height = |index: u32| -> Result<u64, Status> {
+            let bytes = state
+                .get(&yrd_chaincode::keys::history_entry(key, index))
+                .ok_or_else(|| {
+                    Status::internal(format!(
+                        "version {index} is counted but its history entry is missing"
+                    ))
+                })?;
+            let entry = <v1::HistoryEntry as prost::Message>::decode(bytes.as_slice())
+                .map_err(|error| Status::internal(format!("history entry {index}: {error}")))?;
+            entry
+                .provenance
+                .map(|p| p.height)
+                .ok_or_else(|| Status::internal(format!("history entry {index} has no provenance")))
+        };
+        let (mut low, mut high) = (0u32, latest);
+        while low < high {
+            let middle = low + (high - low) / 2;
+            if entry_height(middle)? <= height {
+                low = middle + 1;
+            } else {
+                high = middle;
+            }
+        }
+        state.check().map_err(status)?;
+        Ok(low)
+    }
+
     /// The version `index` of `key` at `height`, with its proofs; `blocks` caches blocks by
     /// height across one answer.
     fn version(
@@ -147,7 +188,8 @@ fn checked_key(key: &[u8]) -> Result<(), Status> {
     }
     if !yrd_chaincode::keys::is_authenticated(key) {
         return Err(Status::invalid_argument(
-            "keys under x/ (the replay-protection index) are not in the authenticated state",
+            "keys under x/ (the replay-protection index) and h/c/ (history counts) are not in the \
+             authenticated state; a history answer proves a key's version count",
         ));
     }
     Ok(())
@@ -184,16 +226,22 @@ impl Proofs for ProofService {
         let request = request.into_inner();
         checked_key(&request.key)?;
         let height = self.answer_height(request.height)?;
-        let (count, count_proof) = self
+        let version_count = self.history_count(&request.key, height)?;
+        // Versions are numbered without gaps: entry `version_count` absent proves the count,
+        // with entry `version_count - 1` present.
+        let (past_end, count_proof) = self
             .store
-            .state_proof(&yrd_chaincode::keys::history_count(&request.key), height)
+            .state_proof(
+                &yrd_chaincode::keys::history_entry(&request.key, version_count),
+                height,
+            )
             .map_err(status)?;
-        let version_count = match count {
-            None => 0,
-            Some(bytes) => u32::from_be_bytes(bytes.as_slice().try_into().map_err(|_| {
-                Status::internal(format!("history count is {} bytes", bytes.len()))
-            })?),
-        };
+        if past_end.is_some() {
+            return Err(Status::internal(format!(
+                "the history count says {version_count} versions at height {height}, but \
+                 version {version_count} exists"
+            )));
+        }
         if request.from_version > version_count {
             return Err(Status::invalid_argument(format!(
                 "from_version {} is past the {version_count} versions",
@@ -209,6 +257,25 @@ impl Proofs for ProofService {
         let versions = (request.from_version..end)
             .map(|index| self.version(&request.key, index, height, &mut blocks))
             .collect::<Result<Vec<_>, Status>>()?;
+        let (last_entry, last_entry_proof) = match version_count.checked_sub(1) {
+            Some(last) if end != version_count => {
+                let (entry, proof) = self
+                    .store
+                    .state_proof(
+                        &yrd_chaincode::keys::history_entry(&request.key, last),
+                        height,
+                    )
+                    .map_err(status)?;
+                let entry = entry.ok_or_else(|| {
+                    Status::internal(format!(
+                        "version {last} is counted but its history entry is missing at height \
+                         {height}"
+                    ))
+                })?;
+                (entry, Some(proof))
+            }
+            _ => (Vec::new(), None),
+        };
         let (value, value_proof) = self
             .store
             .state_proof(&request.key, height)
@@ -224,6 +291,8 @@ impl Proofs for ProofService {
             value: value.unwrap_or_default(),
             value_proof: Some(value_proof),
             validator_changes: Some(self.validator_changes(height)?),
+            last_entry,
+            last_entry_proof,
         }))
     }
 

@@ -96,6 +96,53 @@ async fn a_reports_history_from_an_observer_verifies_offline() {
     tampered.value[0] ^= 1;
     assert!(yrd_verify::verify_history(&trust, &tampered).is_err());
 
+    // A page that stops before the latest version still proves the count; an answer about the
+    // height of the second version counts two (the node finds past counts from the entries).
+    let page = observer
+        .get_history(v1::HistoryRequest {
+            key: key.clone(),
+            height: last,
+            from_version: 0,
+            limit: 1,
+        })
+        .await
+        .expect("first page")
+        .into_inner();
+    let proven_page = yrd_verify::verify_history(&trust, &page).expect("the page verifies");
+    assert_eq!(proven_page.version_count, 3);
+    assert_eq!(proven_page.versions.len(), 1);
+    assert!(!proven_page.includes_latest && !proven_page.complete);
+    let mut unproven = page;
+    unproven.last_entry_proof = None;
+    assert!(yrd_verify::verify_history(&trust, &unproven).is_err());
+    let second = written[1].height;
+    assert!(second < written[2].height);
+    for height in [second, written[2].height - 1] {
+        let earlier = observer
+            .get_history(v1::HistoryRequest {
+                key: key.clone(),
+                height,
+                from_version: 0,
+                limit: 0,
+            })
+            .await
+            .expect("history at the second version")
+            .into_inner();
+        let proven_earlier =
+            yrd_verify::verify_history(&trust, &earlier).expect("the earlier history verifies");
+        assert_eq!(proven_earlier.version_count, 2, "at height {height}");
+        assert!(proven_earlier.complete && proven_earlier.includes_latest);
+    }
+    // History counts are outside the state tree: a proof of one is refused.
+    let refused = observer
+        .get_state_proof(v1::StateProofRequest {
+            key: yrd_chaincode::keys::history_count(&key),
+            height: 0,
+        })
+        .await
+        .expect_err("h/c keys are not proven");
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+
     // The other answers verify too: the report's state proof, headers and the validator set.
     let state = observer
         .get_state_proof(v1::StateProofRequest {

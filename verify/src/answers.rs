@@ -9,7 +9,7 @@ use yrd_proto::v1;
 
 use crate::error::{Context, VerifyError};
 use crate::header::{validator_set, ProvenHeader, Trust, ValidatorSchedule};
-use crate::keys::{history_count, history_entry};
+use crate::keys::history_entry;
 use crate::limits::{
     AUDIT_PATH_MAX, HEADERS_MAX, HISTORY_ENTRY_BYTES_MAX, KEY_BYTES_MAX, VALUE_BYTES_MAX,
     VERSIONS_MAX,
@@ -102,9 +102,10 @@ pub enum Proven {
     ValidatorSet(ProvenValidatorSet),
 }
 
-/// Prefix of the keys left out of the state tree (the replay-protection index): a proof about
-/// one says nothing, since every such key is absent from every tree.
-pub const UNAUTHENTICATED_PREFIX: &[u8] = b"x/";
+/// Prefixes of the keys left out of the state tree: the replay-protection index (`x/`) and the
+/// history counts (`h/c/`). A proof about one says nothing, since every such key is absent from
+/// every tree; a history answer proves a key's version count from its entries instead.
+pub const UNAUTHENTICATED_PREFIXES: [&[u8]; 2] = [b"x/", b"h/c/"];
 
 fn check_key(key: &[u8]) -> Result<(), VerifyError> {
     if key.len() > KEY_BYTES_MAX {
@@ -114,10 +115,16 @@ fn check_key(key: &[u8]) -> Result<(), VerifyError> {
             max: KEY_BYTES_MAX,
         });
     }
-    if key.starts_with(UNAUTHENTICATED_PREFIX) {
+    if let Some(prefix) = UNAUTHENTICATED_PREFIXES
+        .iter()
+        .find(|prefix| key.starts_with(prefix))
+    {
         return Err(VerifyError::Malformed {
             what: "key",
-            reason: "keys under x/ are not in the authenticated state; no proof covers them".into(),
+            reason: format!(
+                "keys under {} are not in the authenticated state; no proof covers them",
+                String::from_utf8_lossy(prefix)
+            ),
         });
     }
     Ok(())
@@ -211,14 +218,13 @@ pub fn verify_history(
     )?;
     let root = header.state_root()?;
 
-    // The count: proven present with its value, or proven absent when zero.
+    // The count n: versions are numbered from 0 without gaps, so entry n is absent and, unless
+    // n is 0, entry n - 1 is present (checked below, from `versions` or `last_entry`).
     let count = response.version_count;
-    let count_bytes = count.to_be_bytes();
-    let count_value = (count > 0).then_some(count_bytes.as_slice());
     let count_proof = response.count_proof.as_ref().ok_or(VerifyError::Missing {
         what: "count_proof",
     })?;
-    verify_state_proof(&root, &history_count(key), count_value, count_proof)
+    verify_state_proof(&root, &history_entry(key, count), None, count_proof)
         .context("count_proof")?;
 
     let mut versions: Vec<ProvenVersion> = Vec::with_capacity(response.versions.len());
@@ -250,6 +256,9 @@ pub fn verify_history(
     let includes_latest = versions
         .last()
         .is_some_and(|last| u64::from(last.index) + 1 == u64::from(count));
+    if let Some(last) = count.checked_sub(1).filter(|_| !includes_latest) {
+        verify_last_entry(&root, key, last, response)?;
+    }
     if let Some(last) = versions.last().filter(|_| includes_latest) {
         if last.deleted != current.is_none() {
             return Err(VerifyError::Inconsistent(format!(
@@ -284,6 +293,36 @@ pub fn verify_history(
         includes_latest,
         header,
     })
+}
+
+/// Entry `last` (the count less one) is present at the answer's root, when `versions` does not
+/// end with it.
+fn verify_last_entry(
+    root: &Hash,
+    key: &[u8],
+    last: u32,
+    response: &v1::HistoryResponse,
+) -> Result<(), VerifyError> {
+    if response.last_entry.len() > HISTORY_ENTRY_BYTES_MAX {
+        return Err(VerifyError::TooLarge {
+            what: "last_entry",
+            found: response.last_entry.len(),
+            max: HISTORY_ENTRY_BYTES_MAX,
+        });
+    }
+    let proof = response
+        .last_entry_proof
+        .as_ref()
+        .ok_or(VerifyError::Missing {
+            what: "last_entry_proof (the versions returned do not include the latest)",
+        })?;
+    verify_state_proof(
+        root,
+        &history_entry(key, last),
+        Some(&response.last_entry),
+        proof,
+    )
+    .context("last_entry_proof")
 }
 
 #[allow(clippy::too_many_arguments)]

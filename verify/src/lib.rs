@@ -24,6 +24,7 @@ pub mod state;
 pub use answers::{
     verify_bundle, verify_headers, verify_history, verify_state, verify_validator_set, Proven,
     ProvenHeaders, ProvenHistory, ProvenState, ProvenValidatorSet, ProvenVersion,
+    UNAUTHENTICATED_PREFIXES,
 };
 pub use error::VerifyError;
 pub use header::{

@@ -211,11 +211,25 @@ fn stale_latest_fails() {
     stale.count_proof = old.count_proof.clone();
     stale.versions.pop();
     assert!(verify(&chain, &stale).is_err());
-    // The count right, the last version dropped: proven, but not the latest, not complete.
-    let mut short = good.clone();
-    short.versions.pop();
+    // The count right, the last version moved to `last_entry`: proven, but not the latest, not
+    // complete.
+    let short = chain.without_latest(good.clone());
     let proven = verify(&chain, &short).expect("a prefix is a valid answer");
     assert!(!proven.includes_latest && !proven.complete);
+    assert_eq!(proven.version_count, good.version_count);
+    // Without the last entry, or with the entry of another version, the count is not proven.
+    let mut unproven = short.clone();
+    unproven.last_entry_proof = None;
+    assert!(matches!(
+        verify(&chain, &unproven),
+        Err(VerifyError::Missing { .. })
+    ));
+    let mut other = short.clone();
+    other.last_entry = short.versions[0].entry.clone();
+    assert!(verify(&chain, &other).is_err());
+    let mut dropped = good.clone();
+    dropped.versions.pop();
+    assert!(verify(&chain, &dropped).is_err());
     // The value of height 3 with the versions of height 5.
     let mut stale_value = good.clone();
     stale_value.value = old.value.clone();

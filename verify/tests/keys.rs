@@ -1,17 +1,39 @@
-//! The history key layouts re-stated in `yrd_verify::keys` are the chaincode's.
+//! The key layouts re-stated in `yrd_verify` are the chaincode's.
 
 #[test]
 fn history_keys_match_the_chaincode() {
     for key in [&b""[..], b"c/r/R1", b"m/91310000000000001X", &[0, 255, 7]] {
-        assert_eq!(
-            yrd_verify::keys::history_count(key),
-            yrd_chaincode::keys::history_count(key)
-        );
         for index in [0, 1, 255, 256, u32::MAX] {
             assert_eq!(
                 yrd_verify::keys::history_entry(key, index),
                 yrd_chaincode::keys::history_entry(key, index)
             );
         }
+    }
+}
+
+#[test]
+fn unauthenticated_prefixes_match_the_chaincode() {
+    let keys: [&[u8]; 9] = [
+        b"x/h/0123",
+        b"x/e/99",
+        b"h/c/c/r/R1",
+        b"h/v/c/r/R1\0\0\0\0",
+        b"c/r/R1",
+        b"s/freeze",
+        b"m/91310000000000001X",
+        b"h/",
+        b"x",
+    ];
+    for key in keys {
+        let refused = yrd_verify::UNAUTHENTICATED_PREFIXES
+            .iter()
+            .any(|prefix| key.starts_with(prefix));
+        assert_eq!(
+            refused,
+            !yrd_chaincode::keys::is_authenticated(key),
+            "{}",
+            String::from_utf8_lossy(key)
+        );
     }
 }

@@ -8,7 +8,7 @@
 //! ```
 //!
 //! Every version is kept, so a proof can be served for any committed height; nothing is pruned.
-//! The replay-protection index (`x/`) is left out of the tree
+//! The replay-protection index (`x/`) and the history counts (`h/c/`) are left out of the tree
 //! (`yrd_chaincode::keys::is_authenticated`).
 //! The plain `state` column family stays the executor's fast view of the latest state; this
 //! tree is written in the same write batch, so the two never disagree after a crash.

@@ -7,6 +7,7 @@ use ed25519_dalek::{Signer, SigningKey};
 use jmt::mock::MockTreeStore;
 use jmt::{KeyHash, Sha256Jmt};
 use prost::Message;
+use yrd_chaincode::keys::is_authenticated;
 use yrd_chaincode::testkit::{Harness, CHAIN_ID};
 use yrd_chaincode::BlockOutcome;
 use yrd_consensus::{
@@ -15,7 +16,7 @@ use yrd_consensus::{
 use yrd_proto::block::{audit_path, merkle_root};
 use yrd_proto::signing::{signing_digest, transaction_hash, Domain, Hash};
 use yrd_proto::v1;
-use yrd_verify::keys::{history_count, history_entry};
+use yrd_verify::keys::history_entry;
 use yrd_verify::{state_proof_from_jmt, Trust};
 
 pub fn key_hash(key: &[u8]) -> KeyHash {
@@ -135,6 +136,7 @@ impl Chain {
         let writes: Vec<(KeyHash, Option<Vec<u8>>)> = harness
             .state
             .iter()
+            .filter(|(k, _)| is_authenticated(k))
             .map(|(k, v)| (key_hash(k), Some(v.clone())))
             .collect();
         let (_, batch) = Sha256Jmt::new(&store)
@@ -188,6 +190,7 @@ impl Chain {
         let writes: Vec<(KeyHash, Option<Vec<u8>>)> = outcome
             .writes
             .iter()
+            .filter(|(k, _)| is_authenticated(k))
             .map(|(k, v)| (key_hash(k), v.clone()))
             .collect();
         let (root, batch) = Sha256Jmt::new(&self.store)
@@ -281,8 +284,15 @@ impl Chain {
 
     /// Versions `from ..` of `key` at `height`, as a node serves them.
     pub fn history_response(&self, key: &[u8], height: u64, from: u32) -> v1::HistoryResponse {
-        let (count_bytes, count_proof) = self.prove(&history_count(key), height);
-        let count = count_bytes.map_or(0, |b| u32::from_be_bytes(b.try_into().expect("u32")));
+        // The count: the first index without an entry; its absence proof proves it.
+        let mut count = 0;
+        let count_proof = loop {
+            let (entry, proof) = self.prove(&history_entry(key, count), height);
+            if entry.is_none() {
+                break proof;
+            }
+            count += 1;
+        };
         let versions = (from..count)
             .map(|index| {
                 let (entry, entry_proof) = self.prove(&history_entry(key, index), height);
@@ -321,6 +331,17 @@ impl Chain {
             value: value.unwrap_or_default(),
             value_proof: Some(value_proof),
             validator_changes: self.changes_below(height),
+            last_entry: Vec::new(),
+            last_entry_proof: None,
         }
+    }
+
+    /// `response` with its last version taken out, and the proof of that version's entry moved
+    /// to `last_entry`, as a node serves a page that stops before the latest version.
+    pub fn without_latest(&self, mut response: v1::HistoryResponse) -> v1::HistoryResponse {
+        let last = response.versions.pop().expect("a version");
+        response.last_entry = last.entry;
+        response.last_entry_proof = last.entry_proof;
+        response
     }
 }
