@@ -78,11 +78,11 @@ pub struct MempoolConfig {
 }
 
 fn default_block_interval_min_ms() -> u64 {
-    200
+    100
 }
 
 fn default_client_transactions_max() -> usize {
-    2_000
+    800
 }
 
 impl Default for MempoolConfig {
@@ -99,7 +99,8 @@ impl Default for MempoolConfig {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConsensusConfig {
-    /// Most transactions per block.
+    /// Most transactions per block. A block's execution and commit time grows with it, and a
+    /// transaction waits about two block times, so this bounds the commit latency under load.
     pub block_transactions_max: usize,
     /// Most transaction bytes per block.
     pub block_bytes_max: usize,
@@ -122,7 +123,7 @@ pub struct ConsensusConfig {
 impl Default for ConsensusConfig {
     fn default() -> Self {
         Self {
-            block_transactions_max: 5_000,
+            block_transactions_max: 800,
             block_bytes_max: 8 * 1024 * 1024,
             empty_block_wait_ms: 500,
             block_interval_min_ms: default_block_interval_min_ms(),
