@@ -84,6 +84,9 @@ fn new_key(path: &Path) -> anyhow::Result<SigningKey> {
     Ok(key)
 }
 
+/// Most extra enterprise members (`firm0..`) of a devnet.
+pub const FIRMS_MAX: usize = 1_000;
+
 /// Generates keys, genesis and configurations for `validators` validators and `observers`
 /// observers under `dir`, which must not hold a network yet.
 pub fn generate(
@@ -92,8 +95,23 @@ pub fn generate(
     observers: usize,
     base_port: u16,
 ) -> anyhow::Result<Layout> {
+    generate_with_firms(dir, validators, observers, base_port, 0)
+}
+
+/// As [`generate`], with `firms` more enterprise members named `firm0`, `firm1`, ... (at most
+/// [`FIRMS_MAX`]), each with a key of its own: a workload signed by many members.
+pub fn generate_with_firms(
+    dir: &Path,
+    validators: usize,
+    observers: usize,
+    base_port: u16,
+    firms: usize,
+) -> anyhow::Result<Layout> {
     if !(4..=32).contains(&validators) {
         bail!("a devnet has 4 to 32 validators");
+    }
+    if firms > FIRMS_MAX {
+        bail!("a devnet has at most {FIRMS_MAX} firms");
     }
     if dir.join("genesis.json").exists() {
         bail!("{} already holds a network", dir.display());
@@ -160,6 +178,15 @@ pub fn generate(
             (*display).to_owned(),
             kind,
             100 + offset as u32,
+        )?;
+    }
+    for index in 0..firms {
+        add_member(
+            format!("firm{index}"),
+            format!("Devnet Firm {index}"),
+            "enterprise",
+            // Cannot overflow: firms <= FIRMS_MAX.
+            200 + index as u32,
         )?;
     }
     let genesis_file = GenesisFile {

@@ -51,6 +51,10 @@ struct Args {
     /// Number of validators when generating (4 to 32).
     #[arg(long, default_value_t = 4)]
     validators: usize,
+    /// Number of extra enterprise members (`firm0..`) when generating, each signing with a key
+    /// of its own (at most 1,000).
+    #[arg(long, default_value_t = 64)]
+    firms: usize,
     /// Length of the measurement window in seconds.
     #[arg(long, default_value_t = 20)]
     duration_secs: u64,
@@ -198,10 +202,12 @@ fn layout(args: &Args) -> anyhow::Result<Layout> {
         eprintln!("reusing the network in {}", args.dir.display());
         devnet::load_layout(&args.dir)
     } else {
-        let layout = devnet::generate(&args.dir, args.validators, 0, args.base_port)?;
+        let layout =
+            devnet::generate_with_firms(&args.dir, args.validators, 0, args.base_port, args.firms)?;
         eprintln!(
-            "generated a network of {} validators in {}",
+            "generated a network of {} validators and {} firms in {}",
             args.validators,
+            args.firms,
             args.dir.display()
         );
         Ok(layout)

@@ -41,6 +41,8 @@ pub struct Members {
     pub supplier: Member,
     /// The second supplier.
     pub supplier2: Member,
+    /// The extra enterprises `firm0..` (none in a devnet generated without them).
+    pub firms: Vec<Member>,
 }
 
 fn member(layout: &Layout, name: &str) -> anyhow::Result<Member> {
@@ -68,6 +70,14 @@ impl Members {
             banks.push(member(layout, &name)?);
         }
         anyhow::ensure!(!banks.is_empty(), "the devnet has no bank members");
+        let mut firms = Vec::new();
+        for index in 0.. {
+            let name = format!("firm{index}");
+            if !layout.members.iter().any(|m| m.name == name) {
+                break;
+            }
+            firms.push(member(layout, &name)?);
+        }
         Ok(Self {
             banks,
             bureau: member(layout, "bureau")?,
@@ -75,6 +85,7 @@ impl Members {
             core: member(layout, "core")?,
             supplier: member(layout, "supplier")?,
             supplier2: member(layout, "supplier2")?,
+            firms,
         })
     }
 }
@@ -87,21 +98,33 @@ pub fn sign(body: &v1::TransactionBody, keys: &[&SigningKey]) -> anyhow::Result<
 }
 
 /// Transaction number `index` of the mix; `run` makes ids unique across runs on one network.
-fn transaction(
-    members: &Members,
+fn transaction<'a>(
+    members: &'a Members,
     fund_id: &str,
     run: u64,
     index: u64,
     valid_until_ms: u64,
     today: u32,
 ) -> anyhow::Result<Signed> {
-    let bank = &members.banks[usize::try_from(index).unwrap_or(0) % members.banks.len()];
+    // Each kind of transaction comes once in 6; `round` counts its turns, so the members that
+    // take turns at one kind are all used (`index` itself is fixed modulo 6 within a kind).
+    let round = usize::try_from(index / 6).unwrap_or(0);
+    let bank = &members.banks[round % members.banks.len()];
+    // An enterprise of the run: a different firm for every transaction of a round, when the
+    // devnet has firms; else the two suppliers and the core enterprise.
+    let firm = |offset: usize, fallback: &'a Member| -> &'a Member {
+        if members.firms.is_empty() {
+            fallback
+        } else {
+            &members.firms[(round * 6 + offset) % members.firms.len()]
+        }
+    };
     let (action, key) = match index % 6 {
         0 | 3 => {
             let creditor = if index % 6 == 3 {
-                &members.supplier2
+                firm(3, &members.supplier2)
             } else {
-                &members.supplier
+                firm(0, &members.supplier)
             };
             let id = format!("AR-{run}-{index}");
             (
@@ -119,9 +142,9 @@ fn transaction(
         }
         1 | 4 => {
             let (issuer, subject) = if index % 6 == 1 {
-                (&members.bureau, &members.core)
+                (&members.bureau, firm(1, &members.core))
             } else {
-                (bank, &members.supplier2)
+                (bank, firm(4, &members.supplier2))
             };
             let id = format!("CR-{run}-{index}");
             (
@@ -139,9 +162,9 @@ fn transaction(
         }
         2 => {
             let (subject, grantee) = if index % 12 == 2 {
-                (&members.core, bank)
+                (firm(2, &members.core), bank)
             } else {
-                (&members.supplier, &members.bureau)
+                (firm(2, &members.supplier), &members.bureau)
             };
             let purposes = [
                 v1::QueryPurpose::LoanApproval,
@@ -149,7 +172,7 @@ fn transaction(
                 v1::QueryPurpose::GuaranteeApproval,
                 v1::QueryPurpose::SupplyChainFinance,
             ];
-            let purpose = purposes[usize::try_from(index / 6).unwrap_or(0) % purposes.len()];
+            let purpose = purposes[round % purposes.len()];
             (
                 Action::GrantAuthorization(v1::GrantAuthorization {
                     grantee_uscc: grantee.uscc.clone(),
@@ -161,7 +184,7 @@ fn transaction(
         }
         _ => {
             let holders = [&members.supplier, &members.supplier2, &members.core];
-            let holder = holders[usize::try_from(index / 6).unwrap_or(0) % holders.len()];
+            let holder = firm(5, holders[round % holders.len()]);
             (
                 Action::RegisterHolding(v1::RegisterHolding {
                     fund_id: fund_id.to_owned(),
