@@ -58,26 +58,25 @@ fn member(layout: &Layout, name: &str) -> anyhow::Result<Member> {
     })
 }
 
+/// The members named `<prefix>0`, `<prefix>1`, ... up to the first number missing.
+fn numbered(layout: &Layout, prefix: &str) -> anyhow::Result<Vec<Member>> {
+    let mut found = Vec::new();
+    for index in 0.. {
+        let name = format!("{prefix}{index}");
+        if !layout.members.iter().any(|m| m.name == name) {
+            break;
+        }
+        found.push(member(layout, &name)?);
+    }
+    Ok(found)
+}
+
 impl Members {
     /// Reads the member keys of a devnet layout.
     pub fn load(layout: &Layout) -> anyhow::Result<Self> {
-        let mut banks = Vec::new();
-        for index in 0.. {
-            let name = format!("bank{index}");
-            if !layout.members.iter().any(|m| m.name == name) {
-                break;
-            }
-            banks.push(member(layout, &name)?);
-        }
+        let banks = numbered(layout, "bank")?;
         anyhow::ensure!(!banks.is_empty(), "the devnet has no bank members");
-        let mut firms = Vec::new();
-        for index in 0.. {
-            let name = format!("firm{index}");
-            if !layout.members.iter().any(|m| m.name == name) {
-                break;
-            }
-            firms.push(member(layout, &name)?);
-        }
+        let firms = numbered(layout, "firm")?;
         Ok(Self {
             banks,
             bureau: member(layout, "bureau")?,
