@@ -385,3 +385,48 @@ impl Drop for Processes {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn firms_are_enterprise_members_with_keys_of_their_own() {
+        let dir = std::env::temp_dir().join(format!("yrd-devnet-firms-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let layout = generate_with_firms(&dir, 4, 0, 39_000, 3).expect("generate");
+        let firms: Vec<&MemberLayout> = layout
+            .members
+            .iter()
+            .filter(|m| m.name.starts_with("firm"))
+            .collect();
+        let names: Vec<&str> = firms.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["firm0", "firm1", "firm2"]);
+        let genesis: GenesisFile =
+            serde_json::from_str(&std::fs::read_to_string(&layout.genesis).expect("genesis file"))
+                .expect("genesis");
+        for firm in &firms {
+            let member = genesis
+                .members
+                .iter()
+                .find(|g| g.uscc == firm.uscc)
+                .expect("every firm is in the genesis");
+            assert_eq!(member.kind, "enterprise");
+            assert!(firm.key_file.exists());
+        }
+        let keys: std::collections::HashSet<&str> = genesis
+            .members
+            .iter()
+            .map(|m| m.keys[0].public_key.as_str())
+            .collect();
+        assert_eq!(keys.len(), genesis.members.len(), "one key per member");
+        assert_eq!(
+            load_layout(&dir).expect("reload").members.len(),
+            layout.members.len()
+        );
+        let too_many = dir.with_extension("too-many");
+        assert!(generate_with_firms(&too_many, 4, 0, 39_000, FIRMS_MAX + 1).is_err());
+        assert!(!too_many.exists(), "a refused layout writes nothing");
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
+}
