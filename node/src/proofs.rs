@@ -258,7 +258,8 @@ impl Proofs for ProofService {
             .map(|index| self.version(&request.key, index, height, &mut blocks))
             .collect::<Result<Vec<_>, Status>>()?;
         let (last_entry, last_entry_proof) = match version_count.checked_sub(1) {
-            Some(last) if end != version_count => {
+            // The latest version proves itself when the page holds it; else it comes apart.
+            Some(last) if !(request.from_version..end).contains(&last) => {
                 let (entry, proof) = self
                     .store
                     .state_proof(

@@ -115,6 +115,20 @@ async fn a_reports_history_from_an_observer_verifies_offline() {
     let mut unproven = page;
     unproven.last_entry_proof = None;
     assert!(yrd_verify::verify_history(&trust, &unproven).is_err());
+    // An empty page past the last version still proves the count.
+    let empty = observer
+        .get_history(v1::HistoryRequest {
+            key: key.clone(),
+            height: last,
+            from_version: 3,
+            limit: 0,
+        })
+        .await
+        .expect("empty page")
+        .into_inner();
+    let proven_empty = yrd_verify::verify_history(&trust, &empty).expect("the empty page verifies");
+    assert_eq!(proven_empty.version_count, 3);
+    assert!(proven_empty.versions.is_empty() && !proven_empty.includes_latest);
     let second = written[1].height;
     assert!(second < written[2].height);
     for height in [second, written[2].height - 1] {

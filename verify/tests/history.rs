@@ -230,6 +230,12 @@ fn stale_latest_fails() {
     let mut dropped = good.clone();
     dropped.versions.pop();
     assert!(verify(&chain, &dropped).is_err());
+    // A page with no version at all (from the count on) proves the count by `last_entry`.
+    let empty = chain.without_latest(chain.history_response(KEY, 5, 2));
+    assert!(empty.versions.is_empty());
+    let proven_empty = verify(&chain, &empty).expect("an empty page is a valid answer");
+    assert_eq!(proven_empty.version_count, 3);
+    assert!(!proven_empty.includes_latest && !proven_empty.complete);
     // The value of height 3 with the versions of height 5.
     let mut stale_value = good.clone();
     stale_value.value = old.value.clone();
