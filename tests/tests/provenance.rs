@@ -11,6 +11,26 @@ use yrd_tests::{amend_report, record_report, sign, submit_and_wait, Cluster};
 const PROGRESS: Duration = Duration::from_secs(60);
 const REPORT: &str = "CR-PROV";
 
+/// Versions `from_version ..` of `key` at `height` (at most `limit`, 0 for the server's most).
+async fn history(
+    observer: &mut ProofsClient<tonic::transport::Channel>,
+    key: &[u8],
+    height: u64,
+    from_version: u32,
+    limit: u32,
+) -> v1::HistoryResponse {
+    observer
+        .get_history(v1::HistoryRequest {
+            key: key.to_vec(),
+            height,
+            from_version,
+            limit,
+        })
+        .await
+        .unwrap_or_else(|status| panic!("history at {height} from {from_version}: {status}"))
+        .into_inner()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reports_history_from_an_observer_verifies_offline() {
     let cluster = Cluster::start("provenance", 4, 1);
@@ -46,16 +66,7 @@ async fn a_reports_history_from_an_observer_verifies_offline() {
         .await
         .expect("connect to the observer");
     let key = yrd_chaincode::keys::credit_report(REPORT);
-    let answer = observer
-        .get_history(v1::HistoryRequest {
-            key: key.clone(),
-            height: last,
-            from_version: 0,
-            limit: 0,
-        })
-        .await
-        .expect("history")
-        .into_inner();
+    let answer = history(&mut observer, &key, last, 0, 0).await;
     // What crosses the wire is checked as bytes: a client saves the answer and verifies it later.
     let bytes = answer.encode_to_vec();
     let answer = v1::HistoryResponse::decode(bytes.as_slice()).expect("decode");
@@ -98,16 +109,7 @@ async fn a_reports_history_from_an_observer_verifies_offline() {
 
     // A page that stops before the latest version still proves the count; an answer about the
     // height of the second version counts two (the node finds past counts from the entries).
-    let page = observer
-        .get_history(v1::HistoryRequest {
-            key: key.clone(),
-            height: last,
-            from_version: 0,
-            limit: 1,
-        })
-        .await
-        .expect("first page")
-        .into_inner();
+    let page = history(&mut observer, &key, last, 0, 1).await;
     let proven_page = yrd_verify::verify_history(&trust, &page).expect("the page verifies");
     assert_eq!(proven_page.version_count, 3);
     assert_eq!(proven_page.versions.len(), 1);
@@ -116,32 +118,14 @@ async fn a_reports_history_from_an_observer_verifies_offline() {
     unproven.last_entry_proof = None;
     assert!(yrd_verify::verify_history(&trust, &unproven).is_err());
     // An empty page past the last version still proves the count.
-    let empty = observer
-        .get_history(v1::HistoryRequest {
-            key: key.clone(),
-            height: last,
-            from_version: 3,
-            limit: 0,
-        })
-        .await
-        .expect("empty page")
-        .into_inner();
+    let empty = history(&mut observer, &key, last, 3, 0).await;
     let proven_empty = yrd_verify::verify_history(&trust, &empty).expect("the empty page verifies");
     assert_eq!(proven_empty.version_count, 3);
     assert!(proven_empty.versions.is_empty() && !proven_empty.includes_latest);
     let second = written[1].height;
     assert!(second < written[2].height);
     for height in [second, written[2].height - 1] {
-        let earlier = observer
-            .get_history(v1::HistoryRequest {
-                key: key.clone(),
-                height,
-                from_version: 0,
-                limit: 0,
-            })
-            .await
-            .expect("history at the second version")
-            .into_inner();
+        let earlier = history(&mut observer, &key, height, 0, 0).await;
         let proven_earlier =
             yrd_verify::verify_history(&trust, &earlier).expect("the earlier history verifies");
         assert_eq!(proven_earlier.version_count, 2, "at height {height}");
