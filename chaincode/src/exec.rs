@@ -579,6 +579,22 @@ fn execute_one(
     Ok(Ok((writes, created_id)))
 }
 
+/// How many versions `key` has in `state` (its `h/c/` count; 0 when it has none).
+pub fn history_count(state: &dyn StateRead, key: &[u8]) -> Result<u32, ChaincodeError> {
+    match state.get(&keys::history_count(key)) {
+        None => Ok(0),
+        Some(bytes) => {
+            let bytes: [u8; 4] = bytes.as_slice().try_into().map_err(|_| {
+                corrupt(format!(
+                    "history count of {key:?} is {} bytes, not 4",
+                    bytes.len()
+                ))
+            })?;
+            Ok(u32::from_be_bytes(bytes))
+        }
+    }
+}
+
 /// Adds a history version (`h/c/`, `h/v/`) for every versioned key among a transaction's writes.
 fn record_history(
     state: &dyn StateRead,
@@ -591,19 +607,7 @@ fn record_history(
         .map(|(key, value)| (key.clone(), value.clone()))
         .collect();
     for (key, value) in versioned {
-        let count_key = keys::history_count(&key);
-        let count = match state.get(&count_key) {
-            None => 0,
-            Some(bytes) => {
-                let bytes: [u8; 4] = bytes.as_slice().try_into().map_err(|_| {
-                    corrupt(format!(
-                        "history count of {key:?} is {} bytes, not 4",
-                        bytes.len()
-                    ))
-                })?;
-                u32::from_be_bytes(bytes)
-            }
-        };
+        let count = history_count(state, &key)?;
         let Some(next) = count.checked_add(1) else {
             return Ok(Err(Rejection::new(
                 ReasonCode::ReasonArithmeticOverflow,
@@ -620,7 +624,7 @@ fn record_history(
             keys::history_entry(&key, count),
             Some(entry.encode_to_vec()),
         );
-        writes.insert(count_key, Some(next.to_be_bytes().to_vec()));
+        writes.insert(keys::history_count(&key), Some(next.to_be_bytes().to_vec()));
     }
     Ok(Ok(()))
 }

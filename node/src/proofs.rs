@@ -86,12 +86,8 @@ impl ProofService {
     fn history_count(&self, key: &[u8], height: u64) -> Result<u32, Status> {
         use yrd_chaincode::state::StateRead as _;
         let state = self.store.state();
-        let latest = match state.get(&yrd_chaincode::keys::history_count(key)) {
-            None => 0,
-            Some(bytes) => u32::from_be_bytes(bytes.as_slice().try_into().map_err(|_| {
-                Status::internal(format!("history count is {} bytes, not 4", bytes.len()))
-            })?),
-        };
+        let latest = yrd_chaincode::exec::history_count(&state, key)
+            .map_err(|error| Status::internal(error.to_string()))?;
         let entry_height = |index: u32| -> Result<u64, Status> {
             let bytes = state
                 .get(&yrd_chaincode::keys::history_entry(key, index))
@@ -120,6 +116,24 @@ impl ProofService {
         Ok(low)
     }
 
+    /// The history entry of version `index` of `key`, counted at `height`, with its proof
+    /// against that height's state root.
+    fn entry_proof(
+        &self,
+        key: &[u8],
+        index: u32,
+        height: u64,
+    ) -> Result<(Vec<u8>, v1::StateProof), Status> {
+        let entry_key = yrd_chaincode::keys::history_entry(key, index);
+        let (entry, proof) = self.store.state_proof(&entry_key, height).map_err(status)?;
+        let entry = entry.ok_or_else(|| {
+            Status::internal(format!(
+                "version {index} is counted but its history entry is missing at height {height}"
+            ))
+        })?;
+        Ok((entry, proof))
+    }
+
     /// The version `index` of `key` at `height`, with its proofs; `blocks` caches blocks by
     /// height across one answer.
     fn version(
@@ -129,13 +143,7 @@ impl ProofService {
         height: u64,
         blocks: &mut BTreeMap<u64, (v1::CommittedBlock, v1::CertifiedHeader)>,
     ) -> Result<v1::RecordVersion, Status> {
-        let entry_key = yrd_chaincode::keys::history_entry(key, index);
-        let (entry, entry_proof) = self.store.state_proof(&entry_key, height).map_err(status)?;
-        let entry = entry.ok_or_else(|| {
-            Status::internal(format!(
-                "version {index} is counted but its history entry is missing at height {height}"
-            ))
-        })?;
+        let (entry, entry_proof) = self.entry_proof(key, index, height)?;
         let decoded = <v1::HistoryEntry as prost::Message>::decode(entry.as_slice())
             .map_err(|error| Status::internal(format!("history entry {index}: {error}")))?;
         let provenance = decoded
@@ -260,19 +268,7 @@ impl Proofs for ProofService {
         let (last_entry, last_entry_proof) = match version_count.checked_sub(1) {
             // The latest version proves itself when the page holds it; else it comes apart.
             Some(last) if !(request.from_version..end).contains(&last) => {
-                let (entry, proof) = self
-                    .store
-                    .state_proof(
-                        &yrd_chaincode::keys::history_entry(&request.key, last),
-                        height,
-                    )
-                    .map_err(status)?;
-                let entry = entry.ok_or_else(|| {
-                    Status::internal(format!(
-                        "version {last} is counted but its history entry is missing at height \
-                         {height}"
-                    ))
-                })?;
+                let (entry, proof) = self.entry_proof(&request.key, last, height)?;
                 (entry, Some(proof))
             }
             _ => (Vec::new(), None),
