@@ -71,8 +71,8 @@ pub struct MempoolConfig {
     /// Most encoded bytes waiting.
     pub bytes_max: usize,
     /// Client submissions are refused with RESOURCE_EXHAUSTED, before any work is spent on
-    /// them, while this many transactions wait: the queue, and so the commit latency, stays
-    /// short under overload. Gossip from peers may fill the rest, up to `transactions_max`.
+    /// them, while this many transactions wait for a block (those in the block being decided
+    /// are not counted): the queue, and so the commit latency, stays short under overload. Gossip from peers may fill the rest, up to `transactions_max`.
     #[serde(default = "default_client_transactions_max")]
     pub client_transactions_max: usize,
 }
@@ -82,7 +82,7 @@ fn default_block_interval_min_ms() -> u64 {
 }
 
 fn default_client_transactions_max() -> usize {
-    800
+    500
 }
 
 impl Default for MempoolConfig {
@@ -108,8 +108,9 @@ pub struct ConsensusConfig {
     /// empty block, ms. Must stay well below `timeout_propose_ms`.
     pub empty_block_wait_ms: u64,
     /// Least time between the last commit and the next proposal while fewer than
-    /// `block_transactions_max` transactions wait, ms: under load, blocks then carry more
-    /// transactions instead of coming faster, which spreads each block's fixed cost.
+    /// `block_transactions_max` transactions wait and clients are still admitted, ms: under
+    /// load, blocks then carry more transactions instead of coming faster, which spreads each
+    /// block's fixed cost. A node that refuses clients proposes at once.
     #[serde(default = "default_block_interval_min_ms")]
     pub block_interval_min_ms: u64,
     /// Base propose timeout, ms (grows by half of it per round).
@@ -123,7 +124,7 @@ pub struct ConsensusConfig {
 impl Default for ConsensusConfig {
     fn default() -> Self {
         Self {
-            block_transactions_max: 800,
+            block_transactions_max: 500,
             block_bytes_max: 8 * 1024 * 1024,
             empty_block_wait_ms: 500,
             block_interval_min_ms: default_block_interval_min_ms(),

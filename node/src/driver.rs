@@ -326,6 +326,7 @@ impl Driver {
             } => {
                 let valid = match self.validate(height.0, Some(round), &block_hash, &payload) {
                     Ok(prepared) => {
+                        self.mark_in_block(&prepared);
                         if self.prepared.len() >= PREPARED_BLOCKS_MAX {
                             self.prepared.pop_first();
                         }
@@ -404,6 +405,7 @@ impl Driver {
             "proposing block"
         );
         let payload = prepared.block.encode_to_vec();
+        self.mark_in_block(&prepared);
         self.prepared.insert(hash, prepared);
         Ok(Input::ProposeValue {
             height,
@@ -486,6 +488,17 @@ impl Driver {
             state: state_update,
             next_validators,
         })
+    }
+
+    /// Marks the transactions of a block proposed or found valid for the current height as
+    /// being decided, so that client admission counts only those waiting for the next block.
+    fn mark_in_block(&self, prepared: &Prepared) {
+        let hashes: Vec<Hash> = prepared
+            .receipts
+            .iter()
+            .filter_map(|r| r.tx_hash.as_slice().try_into().ok())
+            .collect();
+        self.shared.mempool.set_in_block(&hashes);
     }
 
     /// Checks a block for `height` (proposed in `round`, or synced when `round` is `None`):
@@ -621,6 +634,7 @@ impl Driver {
             .iter()
             .filter_map(|r| r.tx_hash.as_slice().try_into().ok())
             .collect();
+        let write_started = Instant::now();
         let committed = v1::CommittedBlock {
             block: Some(prepared.block),
             receipts: prepared.receipts,
@@ -635,14 +649,21 @@ impl Driver {
                 next_validators: prepared.next_validators,
             })
             .map_err(storage)?;
+        let write_us = write_started.elapsed().as_micros() as u64;
         self.shared.mempool.remove(&transactions);
+        self.shared.mempool.set_in_block(&[]);
         self.shared
             .mempool
             .prune_expired(self.shared.store.tip().time_ms);
         self.prepared.clear();
         self.last_progress = Instant::now();
         self.last_commit = self.last_progress;
-        info!(height, transactions = transactions.len(), "committed block");
+        info!(
+            height,
+            transactions = transactions.len(),
+            write_us,
+            "committed block"
+        );
         // Nobody listening is fine.
         let _ = self.shared.commits.send(height);
         Ok(())
@@ -728,14 +749,18 @@ impl Driver {
         Ok(())
     }
 
-    /// Whether the awaited block should be proposed now: a full block is waiting, or the
-    /// minimum interval has passed and there are transactions (or the empty-block wait is over).
+    /// Whether the awaited block should be proposed now: a full block is waiting, or clients
+    /// are being refused (waiting longer would only add latency: no more of them are taken
+    /// until a block leaves), or the minimum interval has passed and there are transactions
+    /// (or the empty-block wait is over).
     fn ready_to_propose(&self, now: Instant) -> bool {
         let Some((_, _, earliest, if_empty)) = self.waiting_value else {
             return false;
         };
-        let waiting = self.shared.mempool.len();
+        let mempool = &self.shared.mempool;
+        let waiting = mempool.len();
         waiting >= self.config.block_transactions_max
+            || (waiting > 0 && !mempool.accepts_clients())
             || (now >= earliest && (waiting > 0 || now >= if_empty))
     }
 

@@ -2,10 +2,10 @@
 //! de-duplicated by hash, handed out in arrival order.
 //!
 //! Invariants: `len() <= transactions_max` and `bytes() <= bytes_max` at all times; a hash is
-//! held at most once; nothing enters without having passed stateless verification (the
+//! held at most once; the transactions marked as in the block being decided are held; nothing enters without having passed stateless verification (the
 //! caller holds a `VerifiedTransaction`, which only `yrd_proto::signing` makes).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use yrd_proto::signing::{Hash, VerifiedTransaction};
@@ -40,6 +40,8 @@ struct Inner {
     order: BTreeMap<u64, Hash>,
     bytes: usize,
     next_sequence: u64,
+    /// The waiting transactions that are in the block being decided (a subset of `by_hash`).
+    in_block: HashSet<Hash>,
 }
 
 /// The bounded mempool, shared by the gRPC service, the network and the consensus driver.
@@ -73,11 +75,38 @@ impl Mempool {
         }
     }
 
-    /// Whether a client submission may be admitted now: fewer than the client limit wait.
+    /// Whether a client submission may be admitted now: fewer than the client limit wait for a
+    /// block, not counting those in the block being decided ([`Mempool::set_in_block`]).
     /// Checked before any verification, so an overloaded node refuses cheaply.
+    ///
+    /// Not counting the block being decided lets the next block's transactions gather while
+    /// the validators agree on this one, so under load every block is full. Counting it would
+    /// stop admission for a whole block time after each full block, then propose a small block
+    /// from what came in during the minimum interval: blocks would alternate between full and
+    /// small, and the network would idle while it refused clients.
     #[must_use]
     pub fn accepts_clients(&self) -> bool {
-        self.len() < self.client_transactions_max
+        let inner = self.lock();
+        inner.by_hash.len() - inner.in_block.len() < self.client_transactions_max
+    }
+
+    /// Marks the waiting transactions among `hashes` as the block being decided (the one this
+    /// node proposed or found valid for the current height), replacing the previous mark; an
+    /// empty slice clears it, as after a commit.
+    pub fn set_in_block(&self, hashes: &[Hash]) {
+        let mut inner = self.lock();
+        let held: HashSet<Hash> = hashes
+            .iter()
+            .filter(|hash| inner.by_hash.contains_key(*hash))
+            .copied()
+            .collect();
+        inner.in_block = held;
+    }
+
+    /// How many waiting transactions are marked as the block being decided.
+    #[must_use]
+    pub fn in_block(&self) -> usize {
+        self.lock().in_block.len()
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -170,6 +199,7 @@ impl Mempool {
             if let Some(entry) = inner.by_hash.remove(hash) {
                 inner.order.remove(&entry.sequence);
                 inner.bytes -= entry.bytes;
+                inner.in_block.remove(hash);
             }
         }
     }
@@ -272,5 +302,30 @@ mod tests {
         );
         assert_eq!(mempool.prune_expired(60), 1);
         assert_eq!(mempool.len(), 1);
+    }
+
+    #[test]
+    fn client_limit_does_not_count_the_block_being_decided() {
+        let mempool = Mempool::with_client_limit(100, 100_000, 2);
+        let first = transaction(1, 500);
+        let second = transaction(2, 500);
+        let (first_hash, second_hash) = (first.hash, second.hash);
+        mempool.insert(first, 100).expect("insert");
+        mempool.insert(second, 100).expect("insert");
+        assert!(!mempool.accepts_clients(), "two wait, the limit is two");
+        // Both go into the block being decided: new ones may gather for the next block.
+        mempool.set_in_block(&[first_hash, second_hash, [7; 32]]);
+        assert_eq!(mempool.in_block(), 2, "only held transactions are marked");
+        assert!(mempool.accepts_clients());
+        mempool.insert(transaction(3, 500), 100).expect("insert");
+        mempool.insert(transaction(4, 500), 100).expect("insert");
+        assert!(!mempool.accepts_clients(), "two wait for the next block");
+        // The block commits: its transactions leave, and with them their mark.
+        mempool.remove(&[first_hash]);
+        assert_eq!(mempool.in_block(), 1);
+        mempool.set_in_block(&[]);
+        assert_eq!(mempool.in_block(), 0);
+        assert_eq!(mempool.len(), 3);
+        assert!(!mempool.accepts_clients());
     }
 }

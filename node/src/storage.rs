@@ -732,9 +732,11 @@ impl Store {
     /// or state root does not check, or whose receipts do not match its transactions is refused
     /// and nothing is written.
     pub fn commit_block(&self, batch: CommitBatch) -> Result<(), StoreError> {
+        let started = std::time::Instant::now();
         let mut guard = self.chain.write().unwrap_or_else(PoisonError::into_inner);
         let chain = guard.as_ref().ok_or(StoreError::NoGenesis)?;
         let (header, locations) = check_block(chain, &batch)?;
+        let checked = started.elapsed();
         let tip = ChainTip {
             height: header.height,
             block_hash: batch.block_hash,
@@ -776,9 +778,19 @@ impl Store {
             );
         }
         write.put_cf(self.cf(CF_META)?, META_TIP, tip.encode());
+        let built = started.elapsed();
+        let write_bytes = write.size_in_bytes();
         self.db
             .write_opt(write, &synced())
             .map_err(|error| rocks(&format!("write block {}", tip.height), error))?;
+        tracing::debug!(
+            height = tip.height,
+            check_us = checked.as_micros() as u64,
+            batch_us = (built - checked).as_micros() as u64,
+            write_us = (started.elapsed() - built).as_micros() as u64,
+            write_bytes,
+            "block written"
+        );
         tree::NodeCache::insert_update(&self.nodes, &batch.state.tree);
         if let Some(chain) = guard.as_mut() {
             chain.tip = tip;
