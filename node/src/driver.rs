@@ -109,8 +109,9 @@ pub struct Driver {
     timeouts_rx: mpsc::Receiver<yrd_consensus::Timeout>,
     /// The core asked for a block: `(height, round, earliest, latest if empty)`.
     waiting_value: Option<(Height, Round, Instant, Instant)>,
-    /// When the last block was committed.
-    last_commit: Instant,
+    /// When this node last proposed a block or found a proposed one valid: the start of the
+    /// minimum interval before its next proposal.
+    last_block: Instant,
     highest_seen: u64,
     last_progress: Instant,
     /// Consensus messages logged for the current height.
@@ -138,7 +139,7 @@ impl Driver {
             timeouts_tx,
             timeouts_rx,
             waiting_value: None,
-            last_commit: Instant::now(),
+            last_block: Instant::now(),
             sync_in_flight: false,
             highest_seen: 0,
             last_progress: Instant::now(),
@@ -305,12 +306,13 @@ impl Driver {
                 Ok(None)
             }
             Output::GetValue { height, round } => {
-                // Gather a block's worth of transactions for at least the minimum interval since
-                // the last commit (so blocks grow with the load instead of the block rate), and
-                // wait a little longer before proposing an empty block.
+                // Leave at least the minimum interval since the block of the previous height was
+                // proposed (so that at low load blocks grow with the load instead of the block
+                // rate; under load a height takes longer than that, and the next block is
+                // proposed at once), and wait a little longer before proposing an empty block.
                 let now = Instant::now();
                 let earliest =
-                    self.last_commit + Duration::from_millis(self.config.block_interval_min_ms);
+                    self.last_block + Duration::from_millis(self.config.block_interval_min_ms);
                 let if_empty = now + Duration::from_millis(self.config.empty_block_wait_ms);
                 self.waiting_value = Some((height, round, earliest, if_empty));
                 if self.ready_to_propose(now) {
@@ -492,7 +494,8 @@ impl Driver {
 
     /// Marks the transactions of a block proposed or found valid for the current height as
     /// being decided, so that client admission counts only those waiting for the next block.
-    fn mark_in_block(&self, prepared: &Prepared) {
+    fn mark_in_block(&mut self, prepared: &Prepared) {
+        self.last_block = Instant::now();
         let hashes: Vec<Hash> = prepared
             .receipts
             .iter()
@@ -657,7 +660,6 @@ impl Driver {
             .prune_expired(self.shared.store.tip().time_ms);
         self.prepared.clear();
         self.last_progress = Instant::now();
-        self.last_commit = self.last_progress;
         info!(
             height,
             transactions = transactions.len(),
