@@ -57,8 +57,9 @@ use std::sync::{OnceLock, PoisonError, RwLock};
 
 use prost::Message;
 use rocksdb::{
-    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Direction,
-    IteratorMode, Options, ReadOptions, SnapshotWithThreadMode, WriteBatch, WriteOptions, DB,
+    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType,
+    DataBlockIndexType, Direction, IteratorMode, Options, ReadOptions, SnapshotWithThreadMode,
+    WriteBatch, WriteOptions, DB,
 };
 use yrd_chaincode::members::genesis_writes;
 use yrd_chaincode::state::{StateRead, StateScan, WriteSet};
@@ -77,6 +78,8 @@ pub const BLOCK_CACHE_BYTES: usize = 64 * 1024 * 1024;
 pub const WRITE_BUFFER_BYTES: usize = 16 * 1024 * 1024;
 /// Most memtables per column family (one active, one being flushed).
 pub const WRITE_BUFFERS_MAX: i32 = 2;
+/// Share of each memtable's size given to its bloom filter.
+pub const MEMTABLE_BLOOM_RATIO: f64 = 0.05;
 /// Most memtable memory across all column families, in bytes.
 pub const DB_WRITE_BUFFER_BYTES: usize = 64 * 1024 * 1024;
 /// Most files RocksDB keeps open.
@@ -418,8 +421,11 @@ fn options() -> (Options, Vec<ColumnFamilyDescriptor>) {
     // Index and filter blocks count against the cache, so memory stays bounded as data grows.
     table.set_cache_index_and_filter_blocks(true);
     table.set_pin_l0_filter_and_index_blocks_in_cache(true);
-    // Most lookups are point lookups by hash or height.
+    // Most lookups are point lookups by hash or height: a bloom filter per table, and a hash
+    // index in each data block, so a lookup finds its key without a binary search.
     table.set_bloom_filter(10.0, false);
+    table.set_data_block_index_type(DataBlockIndexType::BinaryAndHash);
+    table.set_data_block_hash_ratio(0.75);
 
     let mut column = Options::default();
     column.set_compression_type(DBCompressionType::Lz4);
@@ -427,6 +433,10 @@ fn options() -> (Options, Vec<ColumnFamilyDescriptor>) {
     column.set_write_buffer_size(WRITE_BUFFER_BYTES);
     column.set_max_write_buffer_number(WRITE_BUFFERS_MAX);
     column.set_block_based_table_factory(&table);
+    // A bloom filter over each memtable's keys, so a lookup of a key not written recently
+    // (most tree-node and state reads) skips the memtables' skip lists.
+    column.set_memtable_whole_key_filtering(true);
+    column.set_memtable_prefix_bloom_ratio(MEMTABLE_BLOOM_RATIO);
 
     let mut db = column.clone();
     db.create_if_missing(true);
