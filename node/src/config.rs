@@ -107,12 +107,11 @@ pub struct ConsensusConfig {
     /// How long a proposer with an empty mempool waits for transactions before proposing an
     /// empty block, ms. Must stay well below `timeout_propose_ms`.
     pub empty_block_wait_ms: u64,
-    /// Least time between the block of the previous height (proposed, or found valid, by this
-    /// node) and the next proposal while fewer than `block_transactions_max` transactions wait
-    /// and clients are still admitted, ms: at low load, blocks then carry more transactions
-    /// instead of coming faster, which spreads each block's fixed cost. Under load a height
-    /// takes longer than this, so the interval adds nothing to it; a node that refuses clients
-    /// proposes at once.
+    /// Least time between the last commit and the next proposal while fewer than half of
+    /// `block_transactions_max` transactions wait and clients are still admitted, ms: at low
+    /// load, blocks then carry more transactions instead of coming faster, which spreads each
+    /// block's fixed cost. Once half a block waits, or the node refuses clients, it proposes
+    /// at once.
     #[serde(default = "default_block_interval_min_ms")]
     pub block_interval_min_ms: u64,
     /// Base propose timeout, ms (grows by half of it per round).

@@ -109,9 +109,9 @@ pub struct Driver {
     timeouts_rx: mpsc::Receiver<yrd_consensus::Timeout>,
     /// The core asked for a block: `(height, round, earliest, latest if empty)`.
     waiting_value: Option<(Height, Round, Instant, Instant)>,
-    /// When this node last proposed a block or found a proposed one valid: the start of the
-    /// minimum interval before its next proposal.
-    last_block: Instant,
+    /// When the last block was committed: the start of the minimum interval before the next
+    /// proposal.
+    last_commit: Instant,
     highest_seen: u64,
     last_progress: Instant,
     /// Consensus messages logged for the current height.
@@ -139,7 +139,7 @@ impl Driver {
             timeouts_tx,
             timeouts_rx,
             waiting_value: None,
-            last_block: Instant::now(),
+            last_commit: Instant::now(),
             sync_in_flight: false,
             highest_seen: 0,
             last_progress: Instant::now(),
@@ -306,13 +306,13 @@ impl Driver {
                 Ok(None)
             }
             Output::GetValue { height, round } => {
-                // Leave at least the minimum interval since the block of the previous height was
-                // proposed (so that at low load blocks grow with the load instead of the block
-                // rate; under load a height takes longer than that, and the next block is
-                // proposed at once), and wait a little longer before proposing an empty block.
+                // Gather transactions for at least the minimum interval since the last commit, so
+                // that at low load blocks grow with the load instead of the block rate (unless
+                // half a block already waits: see `ready_to_propose`), and wait a little longer
+                // before proposing an empty block.
                 let now = Instant::now();
                 let earliest =
-                    self.last_block + Duration::from_millis(self.config.block_interval_min_ms);
+                    self.last_commit + Duration::from_millis(self.config.block_interval_min_ms);
                 let if_empty = now + Duration::from_millis(self.config.empty_block_wait_ms);
                 self.waiting_value = Some((height, round, earliest, if_empty));
                 if self.ready_to_propose(now) {
@@ -494,8 +494,7 @@ impl Driver {
 
     /// Marks the transactions of a block proposed or found valid for the current height as
     /// being decided, so that client admission counts only those waiting for the next block.
-    fn mark_in_block(&mut self, prepared: &Prepared) {
-        self.last_block = Instant::now();
+    fn mark_in_block(&self, prepared: &Prepared) {
         let hashes: Vec<Hash> = prepared
             .receipts
             .iter()
@@ -653,6 +652,7 @@ impl Driver {
             })
             .map_err(storage)?;
         let write_us = write_started.elapsed().as_micros() as u64;
+        self.last_commit = Instant::now();
         self.shared.mempool.remove(&transactions);
         self.shared.mempool.set_in_block(&[]);
         self.shared
@@ -751,17 +751,18 @@ impl Driver {
         Ok(())
     }
 
-    /// Whether the awaited block should be proposed now: a full block is waiting, or clients
-    /// are being refused (waiting longer would only add latency: no more of them are taken
-    /// until a block leaves), or the minimum interval has passed and there are transactions
-    /// (or the empty-block wait is over).
+    /// Whether the awaited block should be proposed now: half a block or more is waiting (the
+    /// block's fixed cost is then spread well enough, and waiting longer would only add
+    /// latency), or clients are being refused (none are taken until a block leaves), or the
+    /// minimum interval has passed and there are transactions (or the empty-block wait is
+    /// over).
     fn ready_to_propose(&self, now: Instant) -> bool {
         let Some((_, _, earliest, if_empty)) = self.waiting_value else {
             return false;
         };
         let mempool = &self.shared.mempool;
         let waiting = mempool.len();
-        waiting >= self.config.block_transactions_max
+        waiting >= self.config.block_transactions_max.div_ceil(2)
             || (waiting > 0 && !mempool.accepts_clients())
             || (now >= earliest && (waiting > 0 || now >= if_empty))
     }
