@@ -93,6 +93,16 @@ struct Prepared {
     next_validators: Option<Vec<[u8; 32]>>,
 }
 
+impl Prepared {
+    /// The hashes of the block's transactions, from its receipts.
+    fn transaction_hashes(&self) -> Vec<Hash> {
+        self.receipts
+            .iter()
+            .filter_map(|r| r.tx_hash.as_slice().try_into().ok())
+            .collect()
+    }
+}
+
 /// Why a proposed or synced block is not valid.
 #[derive(Debug)]
 struct Invalid(String);
@@ -495,12 +505,9 @@ impl Driver {
     /// Marks the transactions of a block proposed or found valid for the current height as
     /// being decided, so that client admission counts only those waiting for the next block.
     fn mark_in_block(&self, prepared: &Prepared) {
-        let hashes: Vec<Hash> = prepared
-            .receipts
-            .iter()
-            .filter_map(|r| r.tx_hash.as_slice().try_into().ok())
-            .collect();
-        self.shared.mempool.set_in_block(&hashes);
+        self.shared
+            .mempool
+            .set_in_block(&prepared.transaction_hashes());
     }
 
     /// Checks a block for `height` (proposed in `round`, or synced when `round` is `None`):
@@ -631,11 +638,7 @@ impl Driver {
                 DriverError::Invariant(format!("block {height} was certified by a quorum but does not execute here: {reason}"))
             })?,
         };
-        let transactions: Vec<Hash> = prepared
-            .receipts
-            .iter()
-            .filter_map(|r| r.tx_hash.as_slice().try_into().ok())
-            .collect();
+        let transactions = prepared.transaction_hashes();
         let write_started = Instant::now();
         let committed = v1::CommittedBlock {
             block: Some(prepared.block),
@@ -652,7 +655,6 @@ impl Driver {
             })
             .map_err(storage)?;
         let write_us = write_started.elapsed().as_micros() as u64;
-        self.last_commit = Instant::now();
         self.shared.mempool.remove(&transactions);
         self.shared.mempool.set_in_block(&[]);
         self.shared
@@ -660,6 +662,7 @@ impl Driver {
             .prune_expired(self.shared.store.tip().time_ms);
         self.prepared.clear();
         self.last_progress = Instant::now();
+        self.last_commit = self.last_progress;
         info!(
             height,
             transactions = transactions.len(),

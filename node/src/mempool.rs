@@ -2,8 +2,9 @@
 //! de-duplicated by hash, handed out in arrival order.
 //!
 //! Invariants: `len() <= transactions_max` and `bytes() <= bytes_max` at all times; a hash is
-//! held at most once; the transactions marked as in the block being decided are held; nothing enters without having passed stateless verification (the
-//! caller holds a `VerifiedTransaction`, which only `yrd_proto::signing` makes).
+//! held at most once; the transactions marked as in the block being decided are held; nothing
+//! enters without having passed stateless verification (the caller holds a
+//! `VerifiedTransaction`, which only `yrd_proto::signing` makes).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
