@@ -389,11 +389,12 @@ impl Drop for Processes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::TempDir;
 
     #[test]
     fn firms_are_enterprise_members_with_keys_of_their_own() {
-        let dir = std::env::temp_dir().join(format!("yrd-devnet-firms-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let temp = TempDir::new("devnet-firms");
+        let dir = temp.path().join("net");
         let layout = generate_with_firms(&dir, 4, 0, 39_000, 3).expect("generate");
         let firms: Vec<&MemberLayout> = layout
             .members
@@ -424,9 +425,8 @@ mod tests {
             load_layout(&dir).expect("reload").members.len(),
             layout.members.len()
         );
-        let too_many = dir.with_extension("too-many");
+        let too_many = temp.path().join("too-many");
         assert!(generate_with_firms(&too_many, 4, 0, 39_000, FIRMS_MAX + 1).is_err());
         assert!(!too_many.exists(), "a refused layout writes nothing");
-        std::fs::remove_dir_all(&dir).expect("cleanup");
     }
 }

@@ -12,4 +12,6 @@ pub mod node;
 pub mod proofs;
 pub mod rpc;
 pub mod storage;
+#[cfg(test)]
+mod test_support;
 pub mod wire;

@@ -2,10 +2,6 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use yrd_chaincode::state::MemoryState;
 use yrd_chaincode::testkit::{Harness, BLOCK_INTERVAL_MS, CHAIN_ID};
 use yrd_chaincode::{execute_block, BlockContext};
@@ -14,37 +10,9 @@ use yrd_proto::signing::verify_transactions;
 use yrd_proto::v1::{transaction_body::Action as WireAction, ReportKind};
 
 use super::*;
+use crate::test_support::TempDir;
 
 // ---------------------------------------------------------------- helpers
-
-/// A directory under the system temp dir, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let path = std::env::temp_dir().join(format!(
-            "yrd-storage-{name}-{}-{nanos}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&path).unwrap();
-        Self(path)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// The genesis `Harness::new` builds its state from.
 fn genesis_of(harness: &Harness) -> v1::Genesis {
@@ -211,7 +179,7 @@ fn memory_entries(state: &MemoryState) -> Vec<(Vec<u8>, Vec<u8>)> {
 
 #[test]
 fn genesis_is_initialised_once_and_restored_on_reopen() {
-    let dir = TempDir::new("genesis");
+    let dir = TempDir::new("storage-genesis");
     let harness = Harness::new();
     let genesis = genesis_of(&harness);
     let writes = genesis_writes(&genesis).unwrap();
@@ -254,7 +222,7 @@ fn genesis_is_initialised_once_and_restored_on_reopen() {
 
 #[test]
 fn another_genesis_is_refused() {
-    let dir = TempDir::new("mismatch");
+    let dir = TempDir::new("storage-mismatch");
     let (store, harness) = genesis_store(&dir);
     let mut other = genesis_of(&harness);
     other.genesis_time_ms += 1;
@@ -272,7 +240,7 @@ fn another_genesis_is_refused() {
 
 #[test]
 fn an_invalid_genesis_writes_nothing() {
-    let dir = TempDir::new("invalid-genesis");
+    let dir = TempDir::new("storage-invalid-genesis");
     let harness = Harness::new();
     let mut genesis = genesis_of(&harness);
     genesis.validators.truncate(3);
@@ -295,7 +263,7 @@ fn an_invalid_genesis_writes_nothing() {
 
 #[test]
 fn proofs_at_every_height_verify_against_that_heights_root() {
-    let dir = TempDir::new("proofs");
+    let dir = TempDir::new("storage-proofs");
     let (store, _harness) = genesis_store(&dir);
     let key = b"c/r/proof-key".to_vec();
     let mut roots = vec![store.tip().state_root];
@@ -331,8 +299,8 @@ fn proofs_at_every_height_verify_against_that_heights_root() {
 fn batch_and_key_by_key_tree_updates_agree() {
     // A block of puts only takes the batch insertion; a delete (even of an absent key) sends the
     // block key by key. Both must give the same root, block after block.
-    let fast_dir = TempDir::new("tree-fast");
-    let slow_dir = TempDir::new("tree-slow");
+    let fast_dir = TempDir::new("storage-tree-fast");
+    let slow_dir = TempDir::new("storage-tree-slow");
     let (fast, _) = genesis_store(&fast_dir);
     let (slow, _) = genesis_store(&slow_dir);
     for block in 0..4u32 {
@@ -356,7 +324,7 @@ fn batch_and_key_by_key_tree_updates_agree() {
 
 #[test]
 fn a_state_update_prepared_on_another_tip_is_refused() {
-    let dir = TempDir::new("stale-update");
+    let dir = TempDir::new("storage-stale-update");
     let (store, _harness) = genesis_store(&dir);
     let stale = writes_block(&store, WriteSet::from([(b"m/x".to_vec(), Some(vec![1]))]));
     store
@@ -380,7 +348,7 @@ fn a_state_update_prepared_on_another_tip_is_refused() {
 
 #[test]
 fn a_state_tree_that_disagrees_with_the_tip_is_refused_at_open() {
-    let dir = TempDir::new("tree-root");
+    let dir = TempDir::new("storage-tree-root");
     {
         let (store, _harness) = genesis_store(&dir);
         let writes = WriteSet::from([(b"m/y".to_vec(), Some(vec![2]))]);
@@ -402,7 +370,7 @@ fn a_state_tree_that_disagrees_with_the_tip_is_refused_at_open() {
 
 #[test]
 fn consecutive_blocks_are_committed_and_read_back() {
-    let dir = TempDir::new("commit");
+    let dir = TempDir::new("storage-commit");
     let (store, mut harness) = genesis_store(&dir);
     let mut mirror = harness.state.clone();
 
@@ -482,7 +450,7 @@ fn consecutive_blocks_are_committed_and_read_back() {
 
 #[test]
 fn a_block_that_does_not_extend_the_tip_writes_nothing() {
-    let dir = TempDir::new("refuse");
+    let dir = TempDir::new("storage-refuse");
     let (store, mut harness) = genesis_store(&dir);
     let envelope = record_report(&mut harness, "rpt-1");
     let tx_hash = transaction_hash(CHAIN_ID, &envelope.body).unwrap();
@@ -578,7 +546,7 @@ fn header_mut(batch: &mut CommitBatch) -> &mut v1::BlockHeader {
 
 #[test]
 fn an_accepted_inclusion_wins_the_transaction_index() {
-    let dir = TempDir::new("tx-index");
+    let dir = TempDir::new("storage-tx-index");
     let (store, mut harness) = genesis_store(&dir);
     let envelope = record_report(&mut harness, "rpt-1");
     let batch1 = next_block(&store, &mut harness, vec![envelope.clone()]);
@@ -602,7 +570,7 @@ fn an_accepted_inclusion_wins_the_transaction_index() {
 
 #[test]
 fn state_scans_are_ordered_limited_and_consistent() {
-    let dir = TempDir::new("scan");
+    let dir = TempDir::new("storage-scan");
     let (store, _harness) = genesis_store(&dir);
     let put = |key: &[u8], value: &[u8]| (key.to_vec(), Some(value.to_vec()));
     let writes = WriteSet::from([
@@ -666,7 +634,7 @@ fn state_scans_are_ordered_limited_and_consistent() {
 
 #[test]
 fn block_ranges_are_bounded_by_count_and_bytes() {
-    let dir = TempDir::new("ranges");
+    let dir = TempDir::new("storage-ranges");
     let (store, _harness) = genesis_store(&dir);
     let mut sizes = Vec::new();
     for i in 0..5u8 {
@@ -703,7 +671,7 @@ fn block_ranges_are_bounded_by_count_and_bytes() {
 
 #[test]
 fn safety_data_survives_reopen() {
-    let dir = TempDir::new("safety");
+    let dir = TempDir::new("storage-safety");
     {
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(store.load_safety_data().unwrap(), None);
@@ -724,7 +692,7 @@ fn safety_data_survives_reopen() {
 
 #[test]
 fn a_corrupt_tip_is_reported_on_open() {
-    let dir = TempDir::new("corrupt-tip");
+    let dir = TempDir::new("storage-corrupt-tip");
     {
         let (store, _harness) = genesis_store(&dir);
         store.put_raw(CF_META, META_TIP, b"garbage");
@@ -735,7 +703,7 @@ fn a_corrupt_tip_is_reported_on_open() {
 
 #[test]
 fn a_missing_meta_record_is_reported_on_open() {
-    let dir = TempDir::new("missing-meta");
+    let dir = TempDir::new("storage-missing-meta");
     {
         let (store, _harness) = genesis_store(&dir);
         store
@@ -749,7 +717,7 @@ fn a_missing_meta_record_is_reported_on_open() {
 
 #[test]
 fn an_unknown_format_is_refused() {
-    let dir = TempDir::new("format");
+    let dir = TempDir::new("storage-format");
     {
         let (store, _harness) = genesis_store(&dir);
         store.put_raw(CF_META, META_SCHEMA, &1u32.to_be_bytes());
@@ -765,7 +733,7 @@ fn an_unknown_format_is_refused() {
 
 #[test]
 fn corrupt_blocks_and_index_entries_are_reported() {
-    let dir = TempDir::new("corrupt-block");
+    let dir = TempDir::new("storage-corrupt-block");
     {
         let (store, mut harness) = genesis_store(&dir);
         let envelope = record_report(&mut harness, "rpt-1");
@@ -848,7 +816,7 @@ fn prefix_upper_bounds() {
 
 #[test]
 fn consensus_log_keeps_order_per_height_survives_reopen_and_is_pruned() {
-    let dir = TempDir::new("consensus-log");
+    let dir = TempDir::new("storage-consensus-log");
     {
         let (store, _) = genesis_store(&dir);
         store.log_consensus_message(5, 0, b"first").expect("log");
