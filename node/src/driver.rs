@@ -9,7 +9,9 @@
 //! - a block is committed only with a commit certificate that verifies against the validator set
 //!   of its height, and only if executing it reproduces its header's receipts and state roots;
 //!   a certified block whose execution disagrees is a broken invariant and stops the node;
-//! - heights are committed one after another, each on top of the previous block hash.
+//! - heights are committed one after another, each on top of the previous block hash;
+//! - a commit is announced (commit notices, so `SubmitAndWait` and `StreamBlocks`) only once it
+//!   is durable: the write-ahead log is synced beside the next height by [`WalSyncer`].
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,6 +39,7 @@ use crate::config::ConsensusConfig;
 use crate::mempool::Mempool;
 use crate::network::{NetworkEvent, NetworkHandle};
 use crate::storage::{CommitBatch, StateUpdate, Store};
+use crate::wal_sync::WalSyncer;
 use crate::wire;
 
 /// Blocks executed ahead of their decision, kept by hash; cleared at every commit.
@@ -74,7 +77,8 @@ pub struct Shared {
     pub mempool: Arc<Mempool>,
     /// The network.
     pub network: NetworkHandle,
-    /// Heights committed, as they are committed.
+    /// Commit notices: the height committed and durable, each time it moves (see
+    /// [`crate::wal_sync`]).
     pub commits: broadcast::Sender<u64>,
     /// Whether this node is a validator of the current height.
     pub is_validator: Arc<AtomicBool>,
@@ -128,6 +132,8 @@ pub struct Driver {
     logged: u32,
     /// Whether a block fetch from a peer is under way.
     sync_in_flight: bool,
+    /// Makes commits durable and announces them, once [`Driver::run`] started it.
+    wal_syncer: Option<WalSyncer>,
 }
 
 fn storage(error: impl std::fmt::Display) -> DriverError {
@@ -154,6 +160,7 @@ impl Driver {
             highest_seen: 0,
             last_progress: Instant::now(),
             logged: 0,
+            wal_syncer: None,
         }
     }
 
@@ -669,8 +676,14 @@ impl Driver {
             write_us,
             "committed block"
         );
-        // Nobody listening is fine.
-        let _ = self.shared.commits.send(height);
+        match &self.wal_syncer {
+            Some(syncer) => syncer.committed(),
+            None => {
+                let durable = self.shared.store.sync_wal().map_err(storage)?;
+                // Nobody listening is fine.
+                let _ = self.shared.commits.send(durable);
+            }
+        }
         Ok(())
     }
 
@@ -859,6 +872,15 @@ impl Driver {
         mut events: mpsc::Receiver<NetworkEvent>,
         mut shutdown: watch::Receiver<bool>,
     ) -> Result<(), DriverError> {
+        let (failed_tx, mut failed_rx) = mpsc::channel(1);
+        self.wal_syncer = Some(
+            WalSyncer::start(
+                Arc::clone(&self.shared.store),
+                self.shared.commits.clone(),
+                failed_tx,
+            )
+            .map_err(|e| storage(format!("starting the write-ahead-log sync thread: {e}")))?,
+        );
         self.start_height()?;
         let mut tick = tokio::time::interval(Duration::from_millis(TICK_MS));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -869,6 +891,9 @@ impl Driver {
             tokio::select! {
                 Some(result) = synced_rx.recv() => {
                     self.apply_synced(result)?;
+                }
+                Some(failure) = failed_rx.recv() => {
+                    return Err(DriverError::Storage(failure));
                 }
                 () = admitted.notified() => {
                     self.answer_waiting_value()?;

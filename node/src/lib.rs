@@ -14,4 +14,5 @@ pub mod rpc;
 pub mod storage;
 #[cfg(test)]
 mod test_support;
+pub mod wal_sync;
 pub mod wire;

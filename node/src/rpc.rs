@@ -110,8 +110,11 @@ impl Services {
         let mut commits = self.shared.commits.subscribe();
         let deadline = tokio::time::Instant::now() + limit;
         loop {
+            // Answered once the block is durable here, as the commit notices are.
             if let Some(result) = self.transaction_result(&hash)? {
-                return Ok(result);
+                if result.height <= self.shared.store.durable_height() {
+                    return Ok(result);
+                }
             }
             match tokio::time::timeout_at(deadline, commits.recv()).await {
                 Err(_) => {
@@ -274,7 +277,8 @@ impl Ledger for Services {
         tokio::spawn(async move {
             let mut commits = shared.commits.subscribe();
             loop {
-                while next <= shared.store.tip().height {
+                // Blocks are streamed once durable here (see `wal_sync`).
+                while next <= shared.store.durable_height() {
                     let item = shared
                         .store
                         .block(next)

@@ -27,11 +27,19 @@
 //! - **Atomic commits.** A block, its receipts, its transaction index entries, its state writes
 //!   and the new tip are written in one `WriteBatch`: after a crash the database holds either
 //!   all of a block or none of it, and the tip always names the last stored block.
-//! - **Sync policy.** Every commit ([`Store::commit_block`]), the genesis ([`Store::init_genesis`])
-//!   and every safety-data save ([`Store::save_safety_data`]) is a synced WAL write
-//!   (`WriteOptions::set_sync(true)`): the call returns only after the write-ahead log is on
-//!   stable storage, so what was acknowledged survives `kill -9` and power loss. Safety data is
-//!   durable before the caller lets the vote it protects leave the node.
+//! - **Sync policy.** The genesis ([`Store::init_genesis`]) and every safety-data save
+//!   ([`Store::save_safety_data`]) are synced WAL writes (`WriteOptions::set_sync(true)`): the
+//!   call returns only after the write-ahead log is on stable storage. Safety data is durable
+//!   before the caller lets the vote it protects leave the node. A commit
+//!   ([`Store::commit_block`]) is written to the WAL without waiting for the disk, so that the
+//!   next height can start while the disk catches up; it is durable once [`Store::sync_wal`]
+//!   returns, or once any later synced write returns (the WAL is one sequence: a synced write
+//!   makes every earlier one durable too). [`Store::durable_height`] says how far that is, and
+//!   a node acknowledges a commit to clients only up to it, so what was acknowledged survives
+//!   `kill -9` and power loss. A block lost to a power cut before its sync was decided by a
+//!   quorum: the node finds it again in its consensus log or from its peers.
+//! - **The consensus log does not outlive its height.** The commit of a block deletes the
+//!   logged consensus messages of its height and below, in the same write batch.
 //! - **The chain only grows by one.** A block is stored only if its height is the tip's height
 //!   plus one, its parent hash is the tip's block hash, its hash is its header's hash, and its
 //!   state update ([`StateUpdate`], made only by [`Store::prepare_state`] on the tip it extends)
@@ -53,6 +61,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{OnceLock, PoisonError, RwLock};
 
 use prost::Message;
@@ -390,6 +399,8 @@ pub struct Store {
     chain: RwLock<Option<Chain>>,
     /// Recently written and read state-tree nodes.
     nodes: std::sync::Mutex<tree::NodeCache>,
+    /// The highest height known to be on stable storage (see [`Store::sync_wal`]).
+    durable: AtomicU64,
 }
 
 impl std::fmt::Debug for Store {
@@ -499,6 +510,15 @@ fn decode_block(height: u64, bytes: &[u8]) -> Result<v1::CommittedBlock, StoreEr
     Ok(committed)
 }
 
+/// The key range of the consensus log of every height below `height`.
+fn consensus_log_range(height: u64) -> (Vec<u8>, Vec<u8>) {
+    let mut from = CONSENSUS_LOG_PREFIX.to_vec();
+    from.extend_from_slice(&0u64.to_be_bytes());
+    let mut to = CONSENSUS_LOG_PREFIX.to_vec();
+    to.extend_from_slice(&height.to_be_bytes());
+    (from, to)
+}
+
 // ---------------------------------------------------------------- the store
 
 impl Store {
@@ -513,8 +533,12 @@ impl Store {
             db,
             chain: RwLock::new(None),
             nodes: std::sync::Mutex::new(tree::NodeCache::default()),
+            durable: AtomicU64::new(0),
         };
         let chain = store.load_chain()?;
+        // What was read back from disk at opening is as durable as it gets.
+        let height = chain.as_ref().map_or(0, |chain| chain.tip.height);
+        store.durable.store(height, Ordering::Release);
         *store.chain.write().unwrap_or_else(PoisonError::into_inner) = chain;
         Ok(store)
     }
@@ -737,10 +761,13 @@ impl Store {
             .map_or(ChainTip::EMPTY, |chain| chain.tip)
     }
 
-    /// Stores the next block with its receipts, transaction index and state writes, and moves
-    /// the tip to it, in one synced write batch. A block that does not extend the tip, whose hash
-    /// or state root does not check, or whose receipts do not match its transactions is refused
-    /// and nothing is written.
+    /// Stores the next block with its receipts, transaction index and state writes, moves the
+    /// tip to it and forgets the consensus log of its height and below, in one write batch. A
+    /// block that does not extend the tip, whose hash or state root does not check, or whose
+    /// receipts do not match its transactions is refused and nothing is written.
+    ///
+    /// The write does not wait for the disk: the block is readable when this returns and
+    /// durable once [`Store::sync_wal`] (or any later synced write) returns.
     pub fn commit_block(&self, batch: CommitBatch) -> Result<(), StoreError> {
         let started = std::time::Instant::now();
         let mut guard = self.chain.write().unwrap_or_else(PoisonError::into_inner);
@@ -788,10 +815,12 @@ impl Store {
             );
         }
         write.put_cf(self.cf(CF_META)?, META_TIP, tip.encode());
+        let (log_from, log_to) = consensus_log_range(tip.height + 1);
+        write.delete_range_cf(self.cf(CF_CONSENSUS)?, log_from, log_to);
         let built = started.elapsed();
         let write_bytes = write.size_in_bytes();
         self.db
-            .write_opt(write, &synced())
+            .write(write)
             .map_err(|error| rocks(&format!("write block {}", tip.height), error))?;
         tracing::debug!(
             height = tip.height,
@@ -806,6 +835,23 @@ impl Store {
             chain.tip = tip;
         }
         Ok(())
+    }
+
+    /// Makes every write so far durable (an fsync of the write-ahead log), and returns the
+    /// height now known to be on stable storage ([`Store::durable_height`]).
+    pub fn sync_wal(&self) -> Result<u64, StoreError> {
+        // Read before the sync: every block up to this tip is in the log being synced.
+        let height = self.tip().height;
+        self.db
+            .flush_wal(true)
+            .map_err(|error| rocks("sync the write-ahead log", error))?;
+        Ok(self.durable.fetch_max(height, Ordering::AcqRel).max(height))
+    }
+
+    /// The highest committed height known to be on stable storage: at most the tip's, and
+    /// behind it while a commit waits for [`Store::sync_wal`].
+    pub fn durable_height(&self) -> u64 {
+        self.durable.load(Ordering::Acquire)
     }
 
     /// The committed block at `height`, `None` if not stored (the genesis has no block).
@@ -893,7 +939,8 @@ impl Store {
         }
     }
 
-    /// Saves the consensus safety data with a synced write: durable when this returns.
+    /// Saves the consensus safety data with a synced write: durable when this returns, and so
+    /// is every commit before it.
     pub fn save_safety_data(&self, bytes: &[u8]) -> Result<(), StoreError> {
         if bytes.len() > SAFETY_DATA_BYTES_MAX {
             return Err(StoreError::TooLarge {
@@ -902,9 +949,13 @@ impl Store {
                 max: SAFETY_DATA_BYTES_MAX,
             });
         }
+        // Read before the write: the synced write makes every block up to this tip durable.
+        let height = self.tip().height;
         self.db
             .put_cf_opt(self.cf(CF_CONSENSUS)?, CONSENSUS_SAFETY, bytes, &synced())
-            .map_err(|error| rocks("write safety data", error))
+            .map_err(|error| rocks("write safety data", error))?;
+        self.durable.fetch_max(height, Ordering::AcqRel);
+        Ok(())
     }
 
     /// The last saved consensus safety data, `None` if never saved.
@@ -961,12 +1012,10 @@ impl Store {
         Ok(messages)
     }
 
-    /// Forgets the consensus messages of every height below `height`.
+    /// Forgets the consensus messages of every height below `height` (a commit does it for its
+    /// height and below).
     pub fn prune_consensus_messages(&self, height: u64) -> Result<(), StoreError> {
-        let mut from = CONSENSUS_LOG_PREFIX.to_vec();
-        from.extend_from_slice(&0u64.to_be_bytes());
-        let mut to = CONSENSUS_LOG_PREFIX.to_vec();
-        to.extend_from_slice(&height.to_be_bytes());
+        let (from, to) = consensus_log_range(height);
         self.db
             .delete_range_cf(self.cf(CF_CONSENSUS)?, from, to)
             .map_err(|error| rocks("prune consensus log", error))

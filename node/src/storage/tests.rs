@@ -848,3 +848,62 @@ fn consensus_log_keeps_order_per_height_survives_reopen_and_is_pruned() {
         Some(&b"synced after the log"[..])
     );
 }
+
+#[test]
+fn a_commit_forgets_its_heights_consensus_log_and_is_durable_once_synced() {
+    let dir = TempDir::new("storage-durable");
+    let (store, _harness) = genesis_store(&dir);
+    assert_eq!(store.durable_height(), 0);
+    store.log_consensus_message(1, 0, b"proposal").expect("log");
+    store
+        .log_consensus_message(2, 0, b"early vote")
+        .expect("log");
+    let writes = WriteSet::from([(b"c/r/durable".to_vec(), Some(b"v".to_vec()))]);
+    store.commit_block(writes_block(&store, writes)).unwrap();
+    assert_eq!(store.tip().height, 1);
+    // Written, readable, not yet known to be durable.
+    assert_eq!(store.durable_height(), 0);
+    assert!(store.consensus_messages(1).expect("read").is_empty());
+    assert_eq!(store.consensus_messages(2).expect("read").len(), 1);
+    assert_eq!(store.sync_wal().expect("sync"), 1);
+    assert_eq!(store.durable_height(), 1);
+
+    // A synced safety-data write makes the commits before it durable as well.
+    let writes = WriteSet::from([(b"c/r/durable".to_vec(), Some(b"w".to_vec()))]);
+    store.commit_block(writes_block(&store, writes)).unwrap();
+    assert_eq!(store.durable_height(), 1);
+    store.save_safety_data(b"safety").expect("safety");
+    assert_eq!(store.durable_height(), 2);
+    drop(store);
+    let store = Store::open(dir.path()).expect("reopen");
+    assert_eq!(store.durable_height(), 2);
+    assert!(store.consensus_messages(2).expect("read").is_empty());
+}
+
+#[test]
+fn the_wal_syncer_announces_a_commit_once_it_is_durable() {
+    use crate::wal_sync::WalSyncer;
+    use tokio::sync::{broadcast, mpsc};
+
+    let dir = TempDir::new("storage-wal-syncer");
+    let (store, _harness) = genesis_store(&dir);
+    let store = std::sync::Arc::new(store);
+    let (commits, mut notices) = broadcast::channel(8);
+    let (failed, mut failures) = mpsc::channel(1);
+    let syncer = WalSyncer::start(std::sync::Arc::clone(&store), commits, failed).unwrap();
+    for value in [b"one", b"two"] {
+        let writes = WriteSet::from([(b"c/r/synced".to_vec(), Some(value.to_vec()))]);
+        store.commit_block(writes_block(&store, writes)).unwrap();
+        syncer.committed();
+    }
+    // Stopping the syncer waits for the syncs it was asked for.
+    drop(syncer);
+    assert_eq!(store.durable_height(), 2);
+    let mut last = 0;
+    while let Ok(height) = notices.try_recv() {
+        assert!(height >= last, "notices never move back");
+        last = height;
+    }
+    assert_eq!(last, 2, "the last notice names the last commit");
+    assert!(failures.try_recv().is_err(), "no failure expected");
+}
