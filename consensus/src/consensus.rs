@@ -577,7 +577,13 @@ impl<S: SignatureScheme> Consensus<S> {
         self.pending.clear();
         self.own_value = None;
 
-        match self.resume.take() {
+        // Safety data of a later height (a host that saved it before writing the block it
+        // followed, then restarted) is kept until that height: its lock still binds there.
+        let resume = match &self.resume {
+            Some(safety) if safety.height > height => None,
+            _ => self.resume.take(),
+        };
+        match resume {
             Some(safety) if safety.height == height && safety.step > Step::Propose => {
                 // Resume mid-round: same round, step and lock. Re-sign our last vote of this
                 // round (the same vote, so SignedState::permits allows it) so it can be re-sent,

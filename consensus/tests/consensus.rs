@@ -750,6 +750,66 @@ fn a_restored_validator_never_signs_a_conflicting_vote() {
 const Z: BlockHash = BlockHash([0xCC; 32]);
 
 #[test]
+fn safety_data_of_a_later_height_is_kept_until_that_height() {
+    // Validator 0 decides height 1, prevotes X at height 2 and persists; its host had not yet
+    // written block 1 when it crashed, so it restarts at height 1.
+    let (mut host, _) = Host::new(0, 4);
+    let _ = host.step(Input::DecidedElsewhere {
+        block_hash: Y,
+        payload: b"y".to_vec(),
+        certificate: certificate(&[1, 2, 3], H1, 0, Y),
+    });
+    let h2 = Height(2);
+    let _ = host.step(Input::StartHeight {
+        height: h2,
+        validators: set(4),
+    });
+    // proposer(2, 0) = 2.
+    let outputs = host.step(Input::Proposal {
+        proposal: proposal(2, h2, 0, None, X),
+        payload: b"block X".to_vec(),
+    });
+    let safety = outputs
+        .iter()
+        .find_map(|o| match o {
+            Output::Persist(s) => Some(*s),
+            _ => None,
+        })
+        .expect("persisted before signing");
+    let prevote = Vote {
+        height: h2,
+        ..prevote_of(0, 0, Some(X))
+    };
+    assert_eq!(broadcast_votes(&outputs), vec![prevote]);
+
+    let mut restored = Host {
+        me: 0,
+        core: Consensus::restore(config(0), safety).expect("config"),
+        signed: Vec::new(),
+    };
+    let outputs = restored.step(Input::StartHeight {
+        height: H1,
+        validators: set(4),
+    });
+    assert!(
+        broadcast_votes(&outputs).is_empty(),
+        "nothing is signed at a height below the saved one: {outputs:?}"
+    );
+    let _ = restored.step(Input::DecidedElsewhere {
+        block_hash: Y,
+        payload: b"y".to_vec(),
+        certificate: certificate(&[1, 2, 3], H1, 0, Y),
+    });
+    // At height 2 it resumes where it was: the same prevote, at step prevote.
+    let outputs = restored.step(Input::StartHeight {
+        height: h2,
+        validators: set(4),
+    });
+    assert_eq!(broadcast_votes(&outputs), vec![prevote]);
+    assert_eq!(restored.core.step(), Step::Prevote);
+}
+
+#[test]
 fn a_flood_from_one_validator_does_not_grow_memory() {
     let (mut host, _) = Host::new(0, 4);
     let flooder = 3;

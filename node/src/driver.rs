@@ -38,7 +38,7 @@ use crate::admission::{now_ms, AdmissionQueue};
 use crate::config::ConsensusConfig;
 use crate::mempool::Mempool;
 use crate::network::{NetworkEvent, NetworkHandle};
-use crate::storage::{CommitBatch, StateUpdate, Store};
+use crate::storage::{ChainTip, CommitBatch, Staged, StateUpdate, Store};
 use crate::wal_sync::WalSyncer;
 use crate::wire;
 
@@ -134,6 +134,9 @@ pub struct Driver {
     sync_in_flight: bool,
     /// Makes commits durable and announces them, once [`Driver::run`] started it.
     wal_syncer: Option<WalSyncer>,
+    /// A decided block not yet written: only while this validator, the next height's first
+    /// proposer, builds its proposal on top of it (see `Output::Decide`).
+    staged: Option<Staged>,
 }
 
 fn storage(error: impl std::fmt::Display) -> DriverError {
@@ -161,6 +164,7 @@ impl Driver {
             last_progress: Instant::now(),
             logged: 0,
             wal_syncer: None,
+            staged: None,
         }
     }
 
@@ -168,17 +172,25 @@ impl Driver {
         self.key.verifying_key().to_bytes()
     }
 
-    /// The validator set that decides `height`, from the committed state.
+    /// The last decided block: the staged one if any, else the stored tip.
+    fn base_tip(&self) -> ChainTip {
+        self.staged
+            .as_ref()
+            .map_or_else(|| self.shared.store.tip(), Staged::tip)
+    }
+
+    /// The validator set that decides `height`, from the decided state.
     fn validator_set_for(&self, height: u64) -> Result<ValidatorSet, DriverError> {
-        let state = self.shared.store.state();
+        let state = self.shared.store.state_on(self.staged.as_ref());
         let records = validator_set_for_height(&state, height).map_err(storage)?;
+        state.check().map_err(storage)?;
         wire::validator_set(&records)
             .map_err(|e| DriverError::Invariant(format!("validator set of height {height}: {e}")))
     }
 
     /// Starts consensus at the height after the tip (as a validator if the set includes us).
     fn start_height(&mut self) -> Result<(), DriverError> {
-        let height = self.shared.store.tip().height + 1;
+        let height = self.base_tip().height + 1;
         let validators = self.validator_set_for(height)?;
         let ours = validators.index_of(&PublicKey(self.public_key())).is_some();
         self.shared.is_validator.store(ours, Ordering::Relaxed);
@@ -369,8 +381,18 @@ impl Driver {
                 payload,
                 certificate,
             } => {
-                self.commit(height.0, &block_hash, &payload, &certificate)?;
+                // The next height starts on the decided block before it is written if this
+                // validator proposes first there: its proposal leaves a write earlier. Nothing
+                // else is handled before the write; safety data saved for the proposal in
+                // between may run one height ahead of the stored chain, which a restart
+                // handles (the core keeps it until that height, the block comes back from the
+                // consensus log or from peers).
+                self.stage_decided(height.0, &block_hash, &payload, &certificate)?;
+                if !self.staged.as_ref().is_some_and(|s| self.proposes_after(s)) {
+                    self.write_staged()?;
+                }
                 self.start_height()?;
+                self.write_staged()?;
                 Ok(None)
             }
             Output::Evidence(evidence) => {
@@ -397,7 +419,7 @@ impl Driver {
     /// Builds, executes and offers the block for `height`.
     fn propose(&mut self, height: Height, round: Round) -> Result<Input, DriverError> {
         self.waiting_value = None;
-        let tip = self.shared.store.tip();
+        let tip = self.base_tip();
         let time_ms = now_ms().max(tip.time_ms + 1);
         let transactions: Vec<VerifiedTransaction> = self
             .shared
@@ -442,8 +464,8 @@ impl Driver {
         proposer: [u8; 32],
         transactions: Vec<VerifiedTransaction>,
     ) -> Result<Prepared, DriverError> {
-        let tip = self.shared.store.tip();
-        let state = self.shared.store.state();
+        let tip = self.base_tip();
+        let state = self.shared.store.state_on(self.staged.as_ref());
         let context = BlockContext {
             chain_id: self.shared.chain_id.clone(),
             height,
@@ -468,7 +490,11 @@ impl Driver {
             .then(|| next_set.keys().iter().map(|key| key.0).collect());
         let tree_started = Instant::now();
         let writes_count = writes.len();
-        let state_update = self.shared.store.prepare_state(writes).map_err(storage)?;
+        let state_update = self
+            .shared
+            .store
+            .prepare_state_on(writes, self.staged.as_ref())
+            .map_err(storage)?;
         debug!(
             height,
             transactions = transactions.len(),
@@ -539,7 +565,7 @@ impl Driver {
         if computed != hash.0 {
             return Err(Invalid("block hash does not match its header".into()));
         }
-        let tip = self.shared.store.tip();
+        let tip = self.base_tip();
         if header.chain_id != self.shared.chain_id
             || header.height != height
             || header.height != tip.height + 1
@@ -639,6 +665,23 @@ impl Driver {
         payload: &[u8],
         certificate: &CommitCertificate,
     ) -> Result<(), DriverError> {
+        self.stage_decided(height, hash, payload, certificate)?;
+        self.write_staged()
+    }
+
+    /// Checks a decided block for writing and moves the node on to the next height in memory:
+    /// its transactions leave the mempool, and what executes next executes on top of it. It is
+    /// written by [`Driver::write_staged`], which always follows before the driver handles
+    /// anything else.
+    fn stage_decided(
+        &mut self,
+        height: u64,
+        hash: &BlockHash,
+        payload: &[u8],
+        certificate: &CommitCertificate,
+    ) -> Result<(), DriverError> {
+        // Heights are written in order.
+        self.write_staged()?;
         let prepared = match self.prepared.remove(&hash.0) {
             Some(prepared) => prepared,
             None => self.validate(height, None, hash, payload).map_err(|Invalid(reason)| {
@@ -646,36 +689,43 @@ impl Driver {
             })?,
         };
         let transactions = prepared.transaction_hashes();
-        let write_started = Instant::now();
         let committed = v1::CommittedBlock {
             block: Some(prepared.block),
             receipts: prepared.receipts,
             certificate: Some(wire::certificate_to_wire(certificate)),
         };
-        self.shared
+        let staged = self
+            .shared
             .store
-            .commit_block(CommitBatch {
+            .stage(CommitBatch {
                 committed,
                 block_hash: hash.0,
                 state: prepared.state,
                 next_validators: prepared.next_validators,
             })
             .map_err(storage)?;
-        let write_us = write_started.elapsed().as_micros() as u64;
-        self.shared.mempool.remove(&transactions);
+        self.shared.mempool.remove_decided(&transactions);
         self.shared.mempool.set_in_block(&[]);
-        self.shared
-            .mempool
-            .prune_expired(self.shared.store.tip().time_ms);
+        self.shared.mempool.prune_expired(staged.tip().time_ms);
         self.prepared.clear();
         self.last_progress = Instant::now();
         self.last_commit = self.last_progress;
-        info!(
-            height,
-            transactions = transactions.len(),
-            write_us,
-            "committed block"
-        );
+        self.staged = Some(staged);
+        Ok(())
+    }
+
+    /// Writes the staged block, if any, and has it made durable and announced.
+    fn write_staged(&mut self) -> Result<(), DriverError> {
+        let Some(staged) = self.staged.take() else {
+            return Ok(());
+        };
+        let height = staged.tip().height;
+        let transactions = staged.transaction_count();
+        let write_started = Instant::now();
+        self.shared.store.commit_staged(staged).map_err(storage)?;
+        self.shared.mempool.clear_decided();
+        let write_us = write_started.elapsed().as_micros() as u64;
+        info!(height, transactions, write_us, "committed block");
         match &self.wal_syncer {
             Some(syncer) => syncer.committed(),
             None => {
@@ -685,6 +735,20 @@ impl Driver {
             }
         }
         Ok(())
+    }
+
+    /// Whether this validator proposes first at the height after `staged`, whose validator set
+    /// is then the current one: it builds that proposal before writing the staged block, which
+    /// takes the write off the height's critical path.
+    fn proposes_after(&self, staged: &Staged) -> bool {
+        if staged.changes_validators() {
+            return false;
+        }
+        let next = Height(staged.tip().height + 1);
+        self.validators.as_ref().is_some_and(|validators| {
+            validators.key(validators.proposer(next, Round(0)))
+                == Some(&PublicKey(self.public_key()))
+        })
     }
 
     /// Handles a message from the network.

@@ -43,6 +43,9 @@ struct Inner {
     next_sequence: u64,
     /// The waiting transactions that are in the block being decided (a subset of `by_hash`).
     in_block: HashSet<Hash>,
+    /// The transactions of a block decided but not yet written: no longer waiting, and not
+    /// admitted again until the block is written (then replay protection refuses them).
+    decided: HashSet<Hash>,
 }
 
 /// The bounded mempool, shared by the gRPC service, the network and the consensus driver.
@@ -121,7 +124,9 @@ impl Mempool {
     /// Admits a verified transaction of `bytes` encoded bytes.
     pub fn insert(&self, transaction: VerifiedTransaction, bytes: usize) -> Result<(), AdmitError> {
         let mut inner = self.lock();
-        if inner.by_hash.contains_key(&transaction.hash) {
+        if inner.by_hash.contains_key(&transaction.hash)
+            || inner.decided.contains(&transaction.hash)
+        {
             return Err(AdmitError::Duplicate);
         }
         if inner.by_hash.len() >= self.transactions_max || inner.bytes + bytes > self.bytes_max {
@@ -203,6 +208,19 @@ impl Mempool {
                 inner.in_block.remove(hash);
             }
         }
+    }
+
+    /// Removes the transactions of a decided block that is not written yet, and refuses them
+    /// as duplicates until [`Mempool::clear_decided`] (called once the block is written, when
+    /// the state's replay protection refuses them instead). Replaces the previous set.
+    pub fn remove_decided(&self, hashes: &[Hash]) {
+        self.remove(hashes);
+        self.lock().decided = hashes.iter().copied().collect();
+    }
+
+    /// Forgets the decided block's transactions (see [`Mempool::remove_decided`]).
+    pub fn clear_decided(&self) {
+        self.lock().decided.clear();
     }
 
     /// Drops every transaction whose validity ended before `block_time_ms`; returns how many.
@@ -328,5 +346,24 @@ mod tests {
         assert_eq!(mempool.in_block(), 0);
         assert_eq!(mempool.len(), 3);
         assert!(!mempool.accepts_clients());
+    }
+
+    #[test]
+    fn a_decided_block_is_not_admitted_again_until_written() {
+        let mempool = Mempool::new(100, 100_000);
+        let first = transaction(1, 500);
+        let again = transaction(1, 500);
+        let hash = first.hash;
+        mempool.insert(first, 100).expect("insert");
+        mempool.remove_decided(&[hash]);
+        assert_eq!(mempool.len(), 0, "decided transactions no longer wait");
+        assert!(matches!(
+            mempool.insert(again, 100),
+            Err(AdmitError::Duplicate)
+        ));
+        mempool.clear_decided();
+        mempool
+            .insert(transaction(1, 500), 100)
+            .expect("admitted once written (the state refuses a replay then)");
     }
 }

@@ -704,18 +704,38 @@ impl Store {
             nodes: self.cf(tree::CF_JMT_NODES)?,
             values: self.cf(tree::CF_JMT_VALUES)?,
             cache: &self.nodes,
+            staged: None,
         })
     }
 
     /// Computes the state tree update of `writes` as the block after the current tip, without
     /// writing anything.
     pub fn prepare_state(&self, writes: WriteSet) -> Result<StateUpdate, StoreError> {
-        let tip = {
+        self.prepare_state_on(writes, None)
+    }
+
+    /// Computes the state tree update of `writes` as the block after `staged` (a decided block
+    /// not yet written, see [`Store::stage`]) or, without one, after the current tip.
+    pub fn prepare_state_on(
+        &self,
+        writes: WriteSet,
+        staged: Option<&Staged>,
+    ) -> Result<StateUpdate, StoreError> {
+        let written = {
             let chain = self.chain.read().unwrap_or_else(PoisonError::into_inner);
             chain.as_ref().ok_or(StoreError::NoGenesis)?.tip
         };
+        let mut reader = self.tree_reader()?;
+        let tip = match staged {
+            Some(staged) => {
+                staged.extends(&written)?;
+                reader.staged = Some(&staged.batch.state.tree);
+                staged.tip
+            }
+            None => written,
+        };
         let height = tip.height + 1;
-        let (root, tree) = self.tree_reader()?.apply(&writes, height)?;
+        let (root, tree) = reader.apply(&writes, height)?;
         Ok(StateUpdate {
             height,
             base: tip.block_hash,
@@ -759,6 +779,49 @@ impl Store {
             .unwrap_or_else(PoisonError::into_inner)
             .as_ref()
             .map_or(ChainTip::EMPTY, |chain| chain.tip)
+    }
+
+    /// Checks a decided block as [`Store::commit_block`] would, without writing it, so that the
+    /// next block can be executed on top of it ([`Store::state_on`], [`Store::prepare_state_on`])
+    /// before it is written with [`Store::commit_staged`].
+    pub fn stage(&self, batch: CommitBatch) -> Result<Staged, StoreError> {
+        let guard = self.chain.read().unwrap_or_else(PoisonError::into_inner);
+        let chain = guard.as_ref().ok_or(StoreError::NoGenesis)?;
+        let (header, _) = check_block(chain, &batch)?;
+        let tip = ChainTip {
+            height: header.height,
+            block_hash: batch.block_hash,
+            state_root: batch.state.root,
+            time_ms: header.time_ms,
+        };
+        Ok(Staged {
+            batch,
+            tip,
+            base: chain.tip.block_hash,
+        })
+    }
+
+    /// Writes a staged block ([`Store::commit_block`]).
+    pub fn commit_staged(&self, staged: Staged) -> Result<(), StoreError> {
+        self.commit_block(staged.batch)
+    }
+
+    /// The state after `staged` (its writes over the current tip's state), or after the current
+    /// tip without one. A staged block that does not extend the tip reads as a read failure
+    /// ([`StateView::check`]).
+    pub fn state_on<'a>(&'a self, staged: Option<&'a Staged>) -> StateView<'a> {
+        let snapshot = self.state();
+        let writes = staged.map(|staged| {
+            if let Err(error) = staged.extends(&snapshot.tip) {
+                snapshot.fail(error.to_string());
+            }
+            &staged.batch.state.writes
+        });
+        StateView {
+            tip: staged.map_or(snapshot.tip, |staged| staged.tip),
+            snapshot,
+            writes,
+        }
     }
 
     /// Stores the next block with its receipts, transaction index and state writes, moves the
@@ -951,9 +1014,14 @@ impl Store {
         }
         // Read before the write: the synced write makes every block up to this tip durable.
         let height = self.tip().height;
+        let started = std::time::Instant::now();
         self.db
             .put_cf_opt(self.cf(CF_CONSENSUS)?, CONSENSUS_SAFETY, bytes, &synced())
             .map_err(|error| rocks("write safety data", error))?;
+        tracing::debug!(
+            sync_us = started.elapsed().as_micros() as u64,
+            "safety data saved"
+        );
         self.durable.fetch_max(height, Ordering::AcqRel);
         Ok(())
     }
@@ -1396,6 +1464,153 @@ impl StateScan for StateSnapshot<'_> {
             return Vec::new();
         }
         self.scan(start, Some(end.to_vec()), limit)
+    }
+}
+
+/// A decided block checked for writing but not yet written ([`Store::stage`]).
+pub struct Staged {
+    batch: CommitBatch,
+    tip: ChainTip,
+    /// The hash of the tip it was checked against.
+    base: Hash,
+}
+
+impl std::fmt::Debug for Staged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Staged")
+            .field("tip", &self.tip)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Staged {
+    /// The tip the block makes once written.
+    #[must_use]
+    pub fn tip(&self) -> ChainTip {
+        self.tip
+    }
+
+    /// The block's transaction count.
+    #[must_use]
+    pub fn transaction_count(&self) -> usize {
+        self.batch
+            .committed
+            .block
+            .as_ref()
+            .map_or(0, |block| block.transactions.len())
+    }
+
+    /// Whether the block changes the validator set.
+    #[must_use]
+    pub fn changes_validators(&self) -> bool {
+        self.batch.next_validators.is_some()
+    }
+
+    /// Whether the block still sits right on `tip` (nothing was written since it was staged).
+    fn extends(&self, tip: &ChainTip) -> Result<(), StoreError> {
+        if tip.block_hash == self.base && tip.height + 1 == self.tip.height {
+            Ok(())
+        } else {
+            Err(StoreError::InvalidBlock {
+                height: self.tip.height,
+                problem: format!(
+                    "staged on a tip at height {} that is no longer the tip ({})",
+                    self.tip.height - 1,
+                    tip.height
+                ),
+            })
+        }
+    }
+}
+
+/// The state after the tip, or after a staged block ([`Store::state_on`]): the staged block's
+/// writes read over a snapshot of the tip's state. Same failure rule as [`StateSnapshot`].
+pub struct StateView<'a> {
+    snapshot: StateSnapshot<'a>,
+    writes: Option<&'a WriteSet>,
+    tip: ChainTip,
+}
+
+impl std::fmt::Debug for StateView<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateView")
+            .field("tip", &self.tip)
+            .field("staged", &self.writes.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl StateView<'_> {
+    /// The tip this view is the state after (the staged block's, if any).
+    #[must_use]
+    pub fn tip(&self) -> ChainTip {
+        self.tip
+    }
+
+    /// See [`StateSnapshot::check`].
+    pub fn check(&self) -> Result<(), StoreError> {
+        self.snapshot.check()
+    }
+
+    /// Merges the staged writes with `limit + (staged writes in range)` entries of the snapshot
+    /// (enough: each staged write hides at most one of them), then keeps the first `limit`.
+    fn merged<'k>(
+        in_range: impl Iterator<Item = (&'k Vec<u8>, &'k Option<Vec<u8>>)> + Clone,
+        base: impl FnOnce(usize) -> Vec<(Vec<u8>, Vec<u8>)>,
+        limit: usize,
+    ) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let staged = in_range.clone().count();
+        let mut merged: BTreeMap<Vec<u8>, Vec<u8>> =
+            base(limit.saturating_add(staged)).into_iter().collect();
+        for (key, value) in in_range {
+            match value {
+                Some(value) => {
+                    merged.insert(key.clone(), value.clone());
+                }
+                None => {
+                    merged.remove(key);
+                }
+            }
+        }
+        merged.into_iter().take(limit).collect()
+    }
+}
+
+impl StateRead for StateView<'_> {
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        match self.writes.and_then(|writes| writes.get(key)) {
+            Some(value) => value.clone(),
+            None => self.snapshot.get(key),
+        }
+    }
+}
+
+impl StateScan for StateView<'_> {
+    fn scan_prefix(&self, prefix: &[u8], limit: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let Some(writes) = self.writes else {
+            return self.snapshot.scan_prefix(prefix, limit);
+        };
+        let in_range = writes
+            .range::<[u8], _>((
+                std::ops::Bound::Included(prefix),
+                std::ops::Bound::Unbounded,
+            ))
+            .take_while(|(key, _)| key.starts_with(prefix));
+        Self::merged(in_range, |n| self.snapshot.scan_prefix(prefix, n), limit)
+    }
+
+    fn scan_range(&self, start: &[u8], end: &[u8], limit: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let Some(writes) = self.writes else {
+            return self.snapshot.scan_range(start, end, limit);
+        };
+        if start >= end {
+            return Vec::new();
+        }
+        let in_range = writes.range::<[u8], _>((
+            std::ops::Bound::Included(start),
+            std::ops::Bound::Excluded(end),
+        ));
+        Self::merged(in_range, |n| self.snapshot.scan_range(start, end, n), limit)
     }
 }
 

@@ -907,3 +907,89 @@ fn the_wal_syncer_announces_a_commit_once_it_is_durable() {
     assert_eq!(last, 2, "the last notice names the last commit");
     assert!(failures.try_recv().is_err(), "no failure expected");
 }
+
+#[test]
+fn a_staged_block_reads_scans_and_roots_as_if_written() {
+    let dir = TempDir::new("storage-staged");
+    let (store, _harness) = genesis_store(&dir);
+    let put = |key: &str, value: &str| (key.as_bytes().to_vec(), Some(value.as_bytes().to_vec()));
+    let first = WriteSet::from([
+        put("t/a/1", "one"),
+        put("t/a/2", "two"),
+        put("t/a/3", "three"),
+        put("t/b/1", "b-one"),
+    ]);
+    store.commit_block(writes_block(&store, first)).unwrap();
+    let staged_writes = WriteSet::from([
+        put("t/a/2", "two, amended"),
+        (b"t/a/3".to_vec(), None),
+        put("t/a/4", "four"),
+        put("t/a/0", "zero"),
+        (b"t/b/1".to_vec(), None),
+    ]);
+    let staged = store
+        .stage(writes_block(&store, staged_writes.clone()))
+        .unwrap();
+    assert_eq!(store.tip().height, 1, "staging writes nothing");
+    assert_eq!(staged.tip().height, 2);
+
+    // What the view shows is the committed state with the staged writes applied.
+    let mut expected = MemoryState::new();
+    expected.apply(
+        &everything(&store.state())
+            .into_iter()
+            .map(|(k, v)| (k, Some(v)))
+            .collect(),
+    );
+    expected.apply(&staged_writes);
+    let view = store.state_on(Some(&staged));
+    assert_eq!(view.tip().height, 2);
+    for key in ["t/a/0", "t/a/2", "t/a/3", "t/b/1", "t/c"] {
+        assert_eq!(
+            view.get(key.as_bytes()),
+            expected.get(key.as_bytes()),
+            "{key}"
+        );
+    }
+    for prefix in ["t/", "t/a/", "t/b/", "t/c/", ""] {
+        for limit in [0, 1, 2, 3, 5, usize::MAX] {
+            assert_eq!(
+                view.scan_prefix(prefix.as_bytes(), limit),
+                expected.scan_prefix(prefix.as_bytes(), limit),
+                "prefix {prefix:?}, limit {limit}"
+            );
+        }
+    }
+    for (start, end) in [("t/a/1", "t/a/4"), ("t/a/3", "t/b/2"), ("t/b", "t/a")] {
+        for limit in [1, 2, usize::MAX] {
+            assert_eq!(
+                view.scan_range(start.as_bytes(), end.as_bytes(), limit),
+                expected.scan_range(start.as_bytes(), end.as_bytes(), limit),
+                "range {start}..{end}, limit {limit}"
+            );
+        }
+    }
+    view.check().unwrap();
+    drop(view);
+
+    // The next block's root on top of the staged one equals its root once that is written.
+    let next = WriteSet::from([put("t/a/2", "two, again"), put("t/d/1", "d")]);
+    let on_staged = store.prepare_state_on(next.clone(), Some(&staged)).unwrap();
+    store.commit_staged(staged).unwrap();
+    assert_eq!(store.tip().height, 2);
+    let on_written = store.prepare_state(next).unwrap();
+    assert_eq!(on_staged.root(), on_written.root());
+
+    // A staged block whose tip moved on is refused, not read over the wrong state.
+    let stale = store
+        .stage(writes_block(&store, WriteSet::from([put("t/e", "e")])))
+        .unwrap();
+    store
+        .commit_block(writes_block(&store, WriteSet::from([put("t/f", "f")])))
+        .unwrap();
+    assert!(store
+        .prepare_state_on(WriteSet::new(), Some(&stale))
+        .is_err());
+    assert!(store.state_on(Some(&stale)).check().is_err());
+    assert!(store.commit_staged(stale).is_err());
+}

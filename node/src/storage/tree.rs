@@ -109,6 +109,8 @@ pub(super) struct Reader<'a> {
     pub(super) nodes: &'a ColumnFamily,
     pub(super) values: &'a ColumnFamily,
     pub(super) cache: &'a Mutex<NodeCache>,
+    /// The tree update of a staged block, read before the database (see `Store::stage`).
+    pub(super) staged: Option<&'a TreeUpdateBatch>,
 }
 
 fn corrupt(what: String) -> anyhow::Error {
@@ -117,6 +119,12 @@ fn corrupt(what: String) -> anyhow::Error {
 
 impl TreeReader for Reader<'_> {
     fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
+        if let Some(node) = self
+            .staged
+            .and_then(|staged| staged.node_batch.get_node(node_key))
+        {
+            return Ok(Some(node.clone()));
+        }
         if let Some(node) = self
             .cache
             .lock()
