@@ -364,7 +364,9 @@ impl<S: SignatureScheme> Consensus<S> {
     /// A validator restarted from its last persisted [`SafetyData`]. Send [`Input::StartHeight`]
     /// next: for `safety.height` it resumes the persisted round, step and lock (and re-signs its
     /// last vote, which is the same vote, so it can be re-sent); for a later height it starts
-    /// fresh. Either way it never signs anything that conflicts with `safety.last_signed`.
+    /// fresh; an earlier height (a host whose stored chain is behind its safety data) runs
+    /// without signing anything, and the safety data is kept until `safety.height` starts.
+    /// Either way it never signs anything that conflicts with `safety.last_signed`.
     pub fn restore(config: Config<S>, safety: SafetyData) -> Result<Self, Error> {
         let mut core = Consensus::new(config)?;
         core.last_signed = safety.last_signed;
