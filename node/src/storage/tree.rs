@@ -13,10 +13,10 @@
 //! The plain `state` column family stays the executor's fast view of the latest state; this
 //! tree is written in the same write batch, so the two never disagree after a crash.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
-use jmt::storage::{LeafNode, Node, NodeKey, TreeReader, TreeUpdateBatch};
+use jmt::storage::{LeafNode, NibblePath, Node, NodeKey, TreeReader, TreeUpdateBatch};
 use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, RootHash, Sha256Jmt, Version};
 use rocksdb::{ColumnFamily, Direction, IteratorMode, ReadOptions, WriteBatch, DB};
 use yrd_chaincode::state::WriteSet;
@@ -33,19 +33,21 @@ pub const CF_JMT_VALUES: &str = "jmt_values";
 /// Largest stored tree node, in bytes (an internal node has at most 16 children of ~50 bytes).
 const NODE_BYTES_MAX: usize = 4 * 1024;
 
-/// Most tree nodes kept in memory ([`NodeCache`]).
-pub const NODE_CACHE_NODES: usize = 32_768;
 /// Only nodes this close to the root are cached: every update walks through them, while deeper
 /// nodes are rarely read again soon.
-pub const NODE_CACHE_DEPTH_NIBBLES: usize = 3;
+pub const NODE_CACHE_DEPTH_NIBBLES: usize = 4;
+/// Most tree nodes kept in memory ([`NodeCache`]): one per path within
+/// [`NODE_CACHE_DEPTH_NIBBLES`] of the root (1 + 16 + 256 + 4,096 + 65,536).
+pub const NODE_CACHE_NODES: usize = 69_905;
 
-/// Recently written and read tree nodes. A node never changes once written (its key names its
-/// version), so a cached node is always right; the cache only saves the reads and decoding of
-/// the upper levels that every update walks through. First in, first out, bounded by count.
+/// The latest tree node at each path near the root. Every update walks through these paths and
+/// reads the node each one holds at the latest version, so keeping that one node per path saves
+/// the RocksDB reads and decoding of the upper levels. A node never changes once written (its
+/// key names its version), so a cached node is always right: a read for another version of a
+/// path misses and goes to the database. Bounded by the number of such paths.
 #[derive(Default)]
 pub struct NodeCache {
-    nodes: HashMap<NodeKey, Node>,
-    order: VecDeque<NodeKey>,
+    nodes: HashMap<NibblePath, (Version, Node)>,
 }
 
 impl std::fmt::Debug for NodeCache {
@@ -58,7 +60,10 @@ impl std::fmt::Debug for NodeCache {
 
 impl NodeCache {
     fn get(&self, key: &NodeKey) -> Option<Node> {
-        self.nodes.get(key).cloned()
+        self.nodes
+            .get(key.nibble_path())
+            .filter(|(version, _)| *version == key.version())
+            .map(|(_, node)| node.clone())
     }
 
     /// Whether a node under this key is kept: only those near the root.
@@ -66,15 +71,19 @@ impl NodeCache {
         key.nibble_path().num_nibbles() <= NODE_CACHE_DEPTH_NIBBLES
     }
 
-    /// Caches a node; callers check [`NodeCache::keeps`] first, before cloning it.
-    fn insert(&mut self, key: NodeKey, node: Node) {
-        if self.nodes.insert(key.clone(), node).is_none() {
-            self.order.push_back(key);
-        }
-        while self.order.len() > NODE_CACHE_NODES {
-            if let Some(oldest) = self.order.pop_front() {
-                self.nodes.remove(&oldest);
+    /// Caches a node unless its path holds a later one; callers check [`NodeCache::keeps`]
+    /// first, before cloning it.
+    fn insert(&mut self, key: &NodeKey, node: Node) {
+        let path = key.nibble_path();
+        let full = self.nodes.len() >= NODE_CACHE_NODES;
+        match self.nodes.get_mut(path) {
+            Some(held) if held.0 < key.version() => *held = (key.version(), node),
+            Some(_) => {}
+            // Never more than the paths near the root, whatever is read.
+            None if !full => {
+                self.nodes.insert(path.clone(), (key.version(), node));
             }
+            None => {}
         }
     }
 
@@ -83,9 +92,21 @@ impl NodeCache {
         let mut cache = cache.lock().unwrap_or_else(PoisonError::into_inner);
         for (key, node) in update.node_batch.nodes() {
             if Self::keeps(key) {
-                cache.insert(key.clone(), node.clone());
+                cache.insert(key, node.clone());
             }
         }
+    }
+
+    /// How many nodes are cached.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether none is.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
     }
 }
 
@@ -154,7 +175,7 @@ impl TreeReader for Reader<'_> {
             self.cache
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .insert(node_key.clone(), node.clone());
+                .insert(node_key, node.clone());
         }
         Ok(Some(node))
     }
@@ -292,4 +313,72 @@ pub(super) fn put_update(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jmt::ValueHash;
+
+    /// A node key from its version and nibbles (each below 16), through its borsh encoding:
+    /// `jmt` builds nibble paths only inside the crate.
+    fn key(version: Version, nibbles: &[u8]) -> NodeKey {
+        let packed: Vec<u8> = nibbles
+            .chunks(2)
+            .map(|pair| (pair[0] << 4) | pair.get(1).copied().unwrap_or(0))
+            .collect();
+        let mut bytes = version.to_le_bytes().to_vec();
+        bytes.extend_from_slice(&(nibbles.len() as u64).to_le_bytes());
+        bytes.extend_from_slice(&(packed.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(&packed);
+        let key: NodeKey = borsh::from_slice(&bytes).expect("a node key");
+        assert_eq!(key.nibble_path().num_nibbles(), nibbles.len());
+        key
+    }
+
+    fn leaf(byte: u8) -> Node {
+        Node::Leaf(LeafNode::new(KeyHash([byte; 32]), ValueHash([byte; 32])))
+    }
+
+    #[test]
+    fn the_node_cache_keeps_the_latest_node_of_each_path_near_the_root() {
+        let mut cache = NodeCache::default();
+        assert!(NodeCache::keeps(&key(1, &[1, 2, 3, 4])));
+        assert!(!NodeCache::keeps(&key(1, &[1, 2, 3, 4, 5])));
+
+        cache.insert(&key(1, &[1, 2]), leaf(1));
+        assert_eq!(cache.get(&key(1, &[1, 2])), Some(leaf(1)));
+        assert_eq!(cache.get(&key(2, &[1, 2])), None, "another version misses");
+        assert_eq!(cache.get(&key(1, &[1, 3])), None, "another path misses");
+
+        // A later version of the path replaces the node; an earlier one never does.
+        cache.insert(&key(3, &[1, 2]), leaf(3));
+        cache.insert(&key(2, &[1, 2]), leaf(2));
+        assert_eq!(cache.get(&key(3, &[1, 2])), Some(leaf(3)));
+        assert_eq!(cache.get(&key(1, &[1, 2])), None);
+        assert_eq!(cache.get(&key(2, &[1, 2])), None);
+        assert_eq!(cache.len(), 1);
+    }
+
+    #[test]
+    fn the_node_cache_never_holds_more_than_its_bound() {
+        let mut cache = NodeCache::default();
+        let mut inserted = 0usize;
+        'fill: for a in 0..16u8 {
+            for b in 0..16u8 {
+                for c in 0..16u8 {
+                    for d in 0..16u8 {
+                        for e in 0..2u8 {
+                            cache.insert(&key(1, &[a, b, c, d, e]), Node::Null);
+                            inserted += 1;
+                            if inserted > NODE_CACHE_NODES + 100 {
+                                break 'fill;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(cache.len(), NODE_CACHE_NODES);
+    }
 }
