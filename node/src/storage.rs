@@ -53,7 +53,8 @@
 //! - **Bounded memory.** RocksDB runs with LZ4 compression, one shared LRU block cache of
 //!   [`BLOCK_CACHE_BYTES`], at most [`WRITE_BUFFERS_MAX`] memtables of [`WRITE_BUFFER_BYTES`] per
 //!   column family and [`DB_WRITE_BUFFER_BYTES`] across all of them, at most
-//!   [`OPEN_FILES_MAX`] open files and at most [`WAL_BYTES_MAX`] of write-ahead log.
+//!   [`OPEN_FILES_MAX`] open files and at most [`WAL_BYTES_MAX`] of write-ahead log. The tree's
+//!   node cache holds at most [`tree::NODE_CACHE_NODES`] decoded nodes (about 85 MB).
 //!
 //! The transaction index points at the inclusion where the transaction was accepted if there is
 //! one (replay protection accepts a transaction at most once), and otherwise at its first
