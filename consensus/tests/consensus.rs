@@ -165,6 +165,24 @@ fn scheduled(outputs: &[Output]) -> Vec<Timeout> {
         .collect()
 }
 
+/// Hands the core height 1 as decided by validators 1 to 3 on `block` (the payload is the
+/// hash's bytes: the core does not look into it).
+fn decide_height_one_elsewhere(host: &mut Host, block: BlockHash) {
+    let _ = host.step(Input::DecidedElsewhere {
+        block_hash: block,
+        payload: block.0.to_vec(),
+        certificate: certificate(&[1, 2, 3], H1, 0, block),
+    });
+}
+
+/// The safety data the outputs persist, if they do.
+fn persisted(outputs: &[Output]) -> Option<SafetyData> {
+    outputs.iter().find_map(|o| match o {
+        Output::Persist(s) => Some(*s),
+        _ => None,
+    })
+}
+
 fn decided(outputs: &[Output]) -> Option<(BlockHash, Vec<u8>, CommitCertificate)> {
     outputs.iter().find_map(|o| match o {
         Output::Decide {
@@ -284,12 +302,8 @@ fn l36_l49_lock_precommit_and_decide_with_a_verifiable_certificate() {
         block_hash: X,
     });
     assert_eq!(host.core.safety_data().locked, lock, "L38-L39");
-    let persisted = outputs.iter().find_map(|o| match o {
-        Output::Persist(s) => Some(*s),
-        _ => None,
-    });
     assert_eq!(
-        persisted.map(|s| s.locked),
+        persisted(&outputs).map(|s| s.locked),
         Some(lock),
         "the lock is persisted with the precommit"
     );
@@ -653,11 +667,7 @@ fn future_height_messages_are_buffered_then_replayed() {
     });
     let _ = host.step(Input::Vote(vote(2, VoteKind::Prevote, h2, 0, Some(X))));
     assert_eq!(host.core.future_messages(), 2);
-    let _ = host.step(Input::DecidedElsewhere {
-        block_hash: Y,
-        payload: b"y".to_vec(),
-        certificate: certificate(&[1, 2, 3], H1, 0, Y),
-    });
+    decide_height_one_elsewhere(&mut host, Y);
     let outputs = host.step(Input::StartHeight {
         height: h2,
         validators: set(4),
@@ -679,13 +689,9 @@ fn a_restored_validator_never_signs_a_conflicting_vote() {
         proposal: proposal(1, H1, 0, None, X),
         payload: b"block X".to_vec(),
     });
-    let persisted = outputs
-        .iter()
-        .find_map(|o| match o {
-            Output::Persist(s) => Some(s.encode()),
-            _ => None,
-        })
-        .expect("persisted before signing");
+    let persisted = persisted(&outputs)
+        .expect("persisted before signing")
+        .encode();
     let safety = SafetyData::decode(&persisted).expect("decodes");
 
     // Restored, it resumes at step prevote and re-signs only the very same prevote.
@@ -754,11 +760,7 @@ fn safety_data_of_a_later_height_is_kept_until_that_height() {
     // Validator 0 decides height 1, prevotes X at height 2 and persists; its host had not yet
     // written block 1 when it crashed, so it restarts at height 1.
     let (mut host, _) = Host::new(0, 4);
-    let _ = host.step(Input::DecidedElsewhere {
-        block_hash: Y,
-        payload: b"y".to_vec(),
-        certificate: certificate(&[1, 2, 3], H1, 0, Y),
-    });
+    decide_height_one_elsewhere(&mut host, Y);
     let h2 = Height(2);
     let _ = host.step(Input::StartHeight {
         height: h2,
@@ -769,13 +771,7 @@ fn safety_data_of_a_later_height_is_kept_until_that_height() {
         proposal: proposal(2, h2, 0, None, X),
         payload: b"block X".to_vec(),
     });
-    let safety = outputs
-        .iter()
-        .find_map(|o| match o {
-            Output::Persist(s) => Some(*s),
-            _ => None,
-        })
-        .expect("persisted before signing");
+    let safety = persisted(&outputs).expect("persisted before signing");
     let prevote = Vote {
         height: h2,
         ..prevote_of(0, 0, Some(X))
@@ -795,11 +791,7 @@ fn safety_data_of_a_later_height_is_kept_until_that_height() {
         broadcast_votes(&outputs).is_empty(),
         "nothing is signed at a height below the saved one: {outputs:?}"
     );
-    let _ = restored.step(Input::DecidedElsewhere {
-        block_hash: Y,
-        payload: b"y".to_vec(),
-        certificate: certificate(&[1, 2, 3], H1, 0, Y),
-    });
+    decide_height_one_elsewhere(&mut restored, Y);
     // At height 2 it resumes where it was: the same prevote, at step prevote.
     let outputs = restored.step(Input::StartHeight {
         height: h2,
@@ -1013,11 +1005,7 @@ fn validator_set_quorum_and_proposer() {
 fn a_key_outside_the_validator_set_observes_and_decides_without_signing() {
     // Height 2 drops validator 0: its core follows as an observer.
     let (mut host, _) = Host::new(0, 4);
-    let _ = host.step(Input::DecidedElsewhere {
-        block_hash: X,
-        payload: b"x".to_vec(),
-        certificate: certificate(&[1, 2, 3], H1, 0, X),
-    });
+    decide_height_one_elsewhere(&mut host, X);
     let smaller =
         ValidatorSet::new(vec![public_key(1), public_key(2), public_key(3)]).expect("set");
     let h2 = Height(2);
