@@ -1081,15 +1081,6 @@ impl Store {
         Ok(messages)
     }
 
-    /// Forgets the consensus messages of every height below `height` (a commit does it for its
-    /// height and below).
-    pub fn prune_consensus_messages(&self, height: u64) -> Result<(), StoreError> {
-        let (from, to) = consensus_log_range(height);
-        self.db
-            .delete_range_cf(self.cf(CF_CONSENSUS)?, from, to)
-            .map_err(|error| rocks("prune consensus log", error))
-    }
-
     /// The value of `key` at `height` (at most the tip's) and its proof against that height's
     /// state root.
     pub fn state_proof(
