@@ -107,6 +107,30 @@ impl Prepared {
     }
 }
 
+/// When a proposer that was asked for a block proposes it.
+#[derive(Clone, Copy, Debug)]
+struct ProposalWait {
+    /// The end of the minimum interval after the last commit.
+    earliest: Instant,
+    /// When an empty block is proposed if nothing arrived.
+    if_empty: Instant,
+    /// Half the block's transaction limit, rounded up.
+    half_block: usize,
+}
+
+impl ProposalWait {
+    /// Whether to propose now, with `waiting` transactions in the mempool: half a block or more
+    /// is waiting (the block's fixed cost is then spread well enough, and waiting longer would
+    /// only add latency), or clients are being refused (none are taken until a block leaves), or
+    /// the minimum interval has passed and there are transactions (or the empty-block wait is
+    /// over).
+    fn ready(&self, now: Instant, waiting: usize, accepts_clients: bool) -> bool {
+        waiting >= self.half_block
+            || (waiting > 0 && !accepts_clients)
+            || (now >= self.earliest && (waiting > 0 || now >= self.if_empty))
+    }
+}
+
 /// Why a proposed or synced block is not valid.
 #[derive(Debug)]
 struct Invalid(String);
@@ -831,20 +855,18 @@ impl Driver {
         Ok(())
     }
 
-    /// Whether the awaited block should be proposed now: half a block or more is waiting (the
-    /// block's fixed cost is then spread well enough, and waiting longer would only add
-    /// latency), or clients are being refused (none are taken until a block leaves), or the
-    /// minimum interval has passed and there are transactions (or the empty-block wait is
-    /// over).
+    /// Whether the awaited block should be proposed now (see [`ProposalWait::ready`]).
     fn ready_to_propose(&self, now: Instant) -> bool {
         let Some((_, _, earliest, if_empty)) = self.waiting_value else {
             return false;
         };
         let mempool = &self.shared.mempool;
-        let waiting = mempool.len();
-        waiting >= self.config.block_transactions_max.div_ceil(2)
-            || (waiting > 0 && !mempool.accepts_clients())
-            || (now >= earliest && (waiting > 0 || now >= if_empty))
+        ProposalWait {
+            earliest,
+            if_empty,
+            half_block: self.config.block_transactions_max.div_ceil(2),
+        }
+        .ready(now, mempool.len(), mempool.accepts_clients())
     }
 
     /// Catches up from peers: asks one for the committed blocks after the tip.
@@ -1000,5 +1022,36 @@ impl Driver {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_proposer_waits_for_the_interval_unless_half_a_block_waits_or_clients_are_refused() {
+        let start = Instant::now();
+        let wait = ProposalWait {
+            earliest: start + Duration::from_millis(100),
+            if_empty: start + Duration::from_millis(500),
+            half_block: 250,
+        };
+        let early = start + Duration::from_millis(10);
+        let after_interval = start + Duration::from_millis(150);
+        let after_empty_wait = start + Duration::from_millis(600);
+
+        // Within the interval: a few transactions wait for more.
+        assert!(!wait.ready(early, 0, true));
+        assert!(!wait.ready(early, 1, true));
+        assert!(!wait.ready(early, 249, true));
+        // Half a block is enough at once, and so is any transaction once clients are refused.
+        assert!(wait.ready(early, 250, true));
+        assert!(wait.ready(early, 1, false));
+        assert!(!wait.ready(early, 0, false), "nothing to propose yet");
+        // After the interval any transaction goes; an empty block only after its own wait.
+        assert!(wait.ready(after_interval, 1, true));
+        assert!(!wait.ready(after_interval, 0, true));
+        assert!(wait.ready(after_empty_wait, 0, true));
     }
 }
