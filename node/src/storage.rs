@@ -801,12 +801,7 @@ impl Store {
         let guard = self.chain.read().unwrap_or_else(PoisonError::into_inner);
         let chain = guard.as_ref().ok_or(StoreError::NoGenesis)?;
         let (header, _) = check_block(chain, &batch)?;
-        let tip = ChainTip {
-            height: header.height,
-            block_hash: batch.block_hash,
-            state_root: batch.state.root,
-            time_ms: header.time_ms,
-        };
+        let tip = tip_after(&header, &batch);
         Ok(Staged {
             batch,
             tip,
@@ -850,12 +845,7 @@ impl Store {
         let chain = guard.as_ref().ok_or(StoreError::NoGenesis)?;
         let (header, locations) = check_block(chain, &batch)?;
         let checked = started.elapsed();
-        let tip = ChainTip {
-            height: header.height,
-            block_hash: batch.block_hash,
-            state_root: batch.state.root,
-            time_ms: header.time_ms,
-        };
+        let tip = tip_after(&header, &batch);
         let encoded = batch.committed.encode_to_vec();
         if encoded.len() > STORED_BLOCK_BYTES_MAX {
             return Err(StoreError::TooLarge {
@@ -1204,6 +1194,16 @@ struct IndexEntry {
 
 /// The index entries of a block's transactions, one per distinct hash.
 type BlockTxIndex = BTreeMap<Hash, IndexEntry>;
+
+/// The tip a checked block makes once written.
+fn tip_after(header: &v1::BlockHeader, batch: &CommitBatch) -> ChainTip {
+    ChainTip {
+        height: header.height,
+        block_hash: batch.block_hash,
+        state_root: batch.state.root,
+        time_ms: header.time_ms,
+    }
+}
 
 /// Checks that `batch` extends `chain`'s tip; returns its header and the index entries of its
 /// transactions.
