@@ -9,6 +9,7 @@
 //!
 //! Invariant: a refused transaction changes nothing; an admitted one is in the mempool once.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -212,6 +213,9 @@ enum Job {
 pub struct AdmissionQueue {
     jobs: mpsc::Sender<Job>,
     admitted: Arc<Notify>,
+    /// Client submissions accepted for admission and not yet answered: they count against
+    /// the mempool's client limit, so that what waits in the queue cannot overfill it.
+    pending: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for Job {
@@ -254,17 +258,23 @@ impl AdmissionQueue {
                     notify.notify_one();
                 }
             })?;
-        Ok(Self { jobs, admitted })
+        Ok(Self {
+            jobs,
+            admitted,
+            pending: Arc::new(AtomicUsize::new(0)),
+        })
     }
 
-    /// Admits a client's transaction: refused at once with `Overloaded` when the mempool is at
-    /// its client limit or the queue is full.
+    /// Admits a client's transaction: refused at once with `Overloaded` when the transactions
+    /// waiting in the mempool and the submissions being admitted fill its client limit, or
+    /// the queue is full.
     pub async fn submit(
         &self,
         mempool: &Mempool,
         transaction: v1::SignedTransaction,
     ) -> Result<Hash, AdmissionError> {
-        shed(mempool)?;
+        // Held until answered (or the client goes away): counts against the client limit.
+        let _slot = reserve(mempool, &self.pending)?;
         let (reply, answer) = oneshot::channel();
         self.jobs
             .try_send(Job::Client(transaction, reply))
@@ -291,14 +301,29 @@ impl AdmissionQueue {
     }
 }
 
-/// Refuses a client submission at once, before any work is spent on it, while the mempool holds
-/// its client limit.
-fn shed(mempool: &Mempool) -> Result<(), AdmissionError> {
-    if mempool.accepts_clients() {
-        Ok(())
+/// A client submission's place in the mempool's client limit while it is being admitted.
+struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Takes a place for a client submission, or refuses it at once, before any work is spent on
+/// it, when the transactions waiting in the mempool and the submissions already being
+/// admitted (`pending`) fill the mempool's client limit. Counting the pending ones keeps the
+/// waiting line within the limit: checking the mempool alone let every submission that came
+/// in while a signature batch was verified pass, and the line grew past one block.
+fn reserve(mempool: &Mempool, pending: &Arc<AtomicUsize>) -> Result<Slot, AdmissionError> {
+    let ahead = pending.fetch_add(1, Ordering::AcqRel);
+    let slot = Slot(Arc::clone(pending));
+    if ahead < mempool.client_room() {
+        Ok(slot)
     } else {
         Err(AdmissionError::Overloaded(format!(
-            "the node is overloaded: {} transactions are waiting; retry later",
+            "the node is overloaded: {} transactions are waiting and {ahead} more are being \
+             admitted; retry later",
             mempool.len()
         )))
     }
@@ -371,16 +396,51 @@ mod tests {
     #[test]
     fn clients_are_refused_at_the_client_limit_while_peers_fill_the_rest() {
         let mempool = Mempool::with_client_limit(4, 1 << 20, 2);
-        assert!(shed(&mempool).is_ok());
+        let pending = Arc::new(AtomicUsize::new(0));
+        assert!(reserve(&mempool, &pending).is_ok());
         mempool.insert(transaction(1), 100).expect("insert");
-        assert!(shed(&mempool).is_ok());
+        assert!(reserve(&mempool, &pending).is_ok());
         mempool.insert(transaction(2), 100).expect("insert");
         // At the client limit: refused before any verification, with RESOURCE_EXHAUSTED's error.
-        assert!(matches!(shed(&mempool), Err(AdmissionError::Overloaded(_))));
+        assert!(matches!(
+            reserve(&mempool, &pending),
+            Err(AdmissionError::Overloaded(_))
+        ));
+        assert_eq!(
+            pending.load(Ordering::Acquire),
+            0,
+            "a refusal holds no place"
+        );
         // Gossip from peers may still fill the mempool up to its own bound, and no further.
         mempool.insert(transaction(3), 100).expect("insert");
         mempool.insert(transaction(4), 100).expect("insert");
         assert!(mempool.insert(transaction(5), 100).is_err());
         assert_eq!(mempool.len(), 4);
+    }
+
+    #[test]
+    fn submissions_being_admitted_count_against_the_client_limit() {
+        let mempool = Mempool::with_client_limit(100, 1 << 20, 2);
+        let pending = Arc::new(AtomicUsize::new(0));
+        let first = reserve(&mempool, &pending).expect("room for two");
+        let second = reserve(&mempool, &pending).expect("room for two");
+        // Nothing waits in the mempool yet, but two are being admitted: the line is full.
+        assert!(matches!(
+            reserve(&mempool, &pending),
+            Err(AdmissionError::Overloaded(_))
+        ));
+        // The first is answered (admitted): it now waits in the mempool instead.
+        mempool.insert(transaction(1), 100).expect("insert");
+        drop(first);
+        assert!(
+            reserve(&mempool, &pending).is_err(),
+            "one waits, one is being admitted"
+        );
+        // The second is answered with a refusal: its place is free again.
+        drop(second);
+        let third = reserve(&mempool, &pending).expect("one waits, one place is free");
+        assert_eq!(pending.load(Ordering::Acquire), 1);
+        drop(third);
+        assert_eq!(pending.load(Ordering::Acquire), 0);
     }
 }

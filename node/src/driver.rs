@@ -467,6 +467,7 @@ impl Driver {
             height = height.0,
             round = round.0,
             transactions = prepared.block.transactions.len(),
+            waiting = self.shared.mempool.len(),
             "proposing block"
         );
         let payload = prepared.block.encode_to_vec();

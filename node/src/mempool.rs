@@ -90,8 +90,16 @@ impl Mempool {
     /// small, and the network would idle while it refused clients.
     #[must_use]
     pub fn accepts_clients(&self) -> bool {
+        self.client_room() > 0
+    }
+
+    /// How many more client transactions may wait for a block now: the client limit less
+    /// those waiting, not counting the block being decided (see [`Mempool::accepts_clients`]).
+    #[must_use]
+    pub fn client_room(&self) -> usize {
         let inner = self.lock();
-        inner.by_hash.len() - inner.in_block.len() < self.client_transactions_max
+        let waiting = inner.by_hash.len() - inner.in_block.len();
+        self.client_transactions_max.saturating_sub(waiting)
     }
 
     /// Marks the waiting transactions among `hashes` as the block being decided (the one this
@@ -336,9 +344,12 @@ mod tests {
         mempool.set_in_block(&[first_hash, second_hash, [7; 32]]);
         assert_eq!(mempool.in_block(), 2, "only held transactions are marked");
         assert!(mempool.accepts_clients());
+        assert_eq!(mempool.client_room(), 2);
         mempool.insert(transaction(3, 500), 100).expect("insert");
+        assert_eq!(mempool.client_room(), 1);
         mempool.insert(transaction(4, 500), 100).expect("insert");
         assert!(!mempool.accepts_clients(), "two wait for the next block");
+        assert_eq!(mempool.client_room(), 0);
         // The block commits: its transactions leave, and with them their mark.
         mempool.remove(&[first_hash]);
         assert_eq!(mempool.in_block(), 1);
