@@ -3,7 +3,7 @@
 //! genesis state).
 //!
 //! ```text
-//! jmt_nodes   borsh(NodeKey)                    -> borsh(Node)
+//! jmt_nodes   u64 BE version || borsh(NibblePath) -> borsh(Node)
 //! jmt_values  SHA-256(key) || u64 BE version    -> 0x00 (deleted) | 0x01 || value
 //! ```
 //!
@@ -118,6 +118,18 @@ pub fn key_hash(key: &[u8]) -> KeyHash {
     KeyHash::with::<sha2::Sha256>(key)
 }
 
+/// The database key of a tree node: its version big-endian, then its nibble path. Versions
+/// are block heights, so every block's nodes sort after all earlier blocks' nodes: the column
+/// family grows at its end, and compaction merges files that do not overlap instead of
+/// rewriting the whole tree for every block (borsh's little-endian version scattered each
+/// block's nodes over the key space).
+fn node_db_key(node_key: &NodeKey) -> std::io::Result<Vec<u8>> {
+    let mut key = Vec::with_capacity(8 + 8 + 4 + 32);
+    key.extend_from_slice(&node_key.version().to_be_bytes());
+    borsh::to_writer(&mut key, node_key.nibble_path())?;
+    Ok(key)
+}
+
 fn value_key(key_hash: &KeyHash, version: Version) -> [u8; 40] {
     let mut out = [0u8; 40];
     out[..32].copy_from_slice(&key_hash.0);
@@ -156,7 +168,7 @@ impl TreeReader for Reader<'_> {
         {
             return Ok(Some(node));
         }
-        let key = borsh::to_vec(node_key)?;
+        let key = node_db_key(node_key)?;
         let Some(bytes) = self.db.get_pinned_cf(self.nodes, key)? else {
             return Ok(None);
         };
@@ -296,7 +308,7 @@ pub(super) fn put_update(
     update: &TreeUpdateBatch,
 ) -> Result<(), StoreError> {
     for (node_key, node) in update.node_batch.nodes() {
-        let key = borsh::to_vec(node_key)
+        let key = node_db_key(node_key)
             .map_err(|error| StoreError::Corrupt(format!("encode tree node key: {error}")))?;
         let value = borsh::to_vec(node)
             .map_err(|error| StoreError::Corrupt(format!("encode tree node: {error}")))?;
@@ -340,6 +352,35 @@ mod tests {
 
     fn leaf(byte: u8) -> Node {
         Node::Leaf(LeafNode::new(KeyHash([byte; 32]), ValueHash([byte; 32])))
+    }
+
+    #[test]
+    fn node_keys_sort_by_version_first() {
+        let ordered = [
+            key(1, &[15, 15, 15, 15, 15]),
+            key(2, &[]),
+            key(2, &[0]),
+            key(255, &[3, 4]),
+            key(256, &[]),
+            key(65_536, &[1]),
+        ];
+        let encoded: Vec<Vec<u8>> = ordered
+            .iter()
+            .map(|node_key| node_db_key(node_key).expect("encode"))
+            .collect();
+        for pair in encoded.windows(2) {
+            assert!(
+                pair[0] < pair[1],
+                "{:?} sorts before {:?}",
+                pair[0],
+                pair[1]
+            );
+        }
+        // Distinct paths of one version stay distinct.
+        assert_ne!(
+            node_db_key(&key(7, &[1])).expect("encode"),
+            node_db_key(&key(7, &[1, 0])).expect("encode")
+        );
     }
 
     #[test]
