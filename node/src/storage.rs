@@ -137,6 +137,21 @@ pub const COLUMN_FAMILIES: [&str; 8] = [
     tree::CF_JMT_NODES,
     tree::CF_JMT_VALUES,
 ];
+/// The column families whose keys are never overwritten or deleted (the key names the height or
+/// version, or a hash of the content).
+const APPEND_ONLY_FAMILIES: [&str; 4] = [
+    CF_BLOCKS,
+    CF_BLOCK_HASHES,
+    tree::CF_JMT_NODES,
+    tree::CF_JMT_VALUES,
+];
+/// RocksDB's `bottommost_file_compaction_delay` for [`APPEND_ONLY_FAMILIES`], seconds: never.
+/// Once no snapshot is older than a file in the last level, RocksDB rewrites the whole file to
+/// drop what snapshots kept alive and to zero its sequence numbers. Those families hold nothing
+/// to drop, and the tree nodes go to the last level by trivial moves (their keys grow with the
+/// height), so the rewrite was their only compaction: every tree node written twice, about a
+/// tenth of a validator's CPU at 1,800 tx/s.
+const APPEND_ONLY_BOTTOMMOST_COMPACTION_DELAY: &str = "4294967295";
 /// A validator-set change: the height whose block names a new next set, and that set's keys.
 pub type ValidatorChange = (u64, Vec<[u8; 32]>);
 /// Most validator-set changes returned by [`Store::validator_changes_below`].
@@ -542,6 +557,21 @@ impl Store {
         let (options, families) = options();
         let db = DB::open_cf_descriptors(&options, path, families)
             .map_err(|error| rocks(&format!("open {}", path.display()), error))?;
+        // Not settable before opening through the crate's options; a mutable option, so it is
+        // set on every open (and so on databases created before it).
+        for name in APPEND_ONLY_FAMILIES {
+            let family = db
+                .cf_handle(name)
+                .ok_or_else(|| StoreError::Rocks(format!("column family {name} is not open")))?;
+            db.set_options_cf(
+                family,
+                &[(
+                    "bottommost_file_compaction_delay",
+                    APPEND_ONLY_BOTTOMMOST_COMPACTION_DELAY,
+                )],
+            )
+            .map_err(|error| rocks(&format!("set the options of {name}"), error))?;
+        }
         let store = Self {
             db,
             chain: RwLock::new(None),

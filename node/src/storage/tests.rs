@@ -997,3 +997,43 @@ fn a_staged_block_reads_scans_and_roots_as_if_written() {
     assert!(store.state_on(Some(&stale)).check().is_err());
     assert!(store.commit_staged(stale).is_err());
 }
+
+/// The options RocksDB last persisted for `family`, from the newest `OPTIONS-*` file.
+fn persisted_family_options(dir: &Path, family: &str) -> String {
+    let newest = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.starts_with("OPTIONS-"))
+        .max_by_key(|name| name["OPTIONS-".len()..].parse::<u64>().unwrap_or(0))
+        .expect("an options file");
+    let text = std::fs::read_to_string(dir.join(newest)).unwrap();
+    let header = format!("[CFOptions \"{family}\"]");
+    let start = text.find(&header).expect("the family's section");
+    let rest = &text[start + header.len()..];
+    rest[..rest.find("\n[").unwrap_or(rest.len())].to_owned()
+}
+
+#[test]
+fn append_only_families_skip_bottommost_rewrites_and_the_others_keep_them() {
+    let dir = TempDir::new("storage-bottommost");
+    let (_store, _harness) = genesis_store(&dir);
+    for family in [
+        tree::CF_JMT_NODES,
+        tree::CF_JMT_VALUES,
+        CF_BLOCKS,
+        CF_BLOCK_HASHES,
+    ] {
+        assert!(
+            persisted_family_options(dir.path(), family)
+                .contains("bottommost_file_compaction_delay=4294967295"),
+            "{family}"
+        );
+    }
+    for family in [CF_STATE, CF_CONSENSUS, CF_TRANSACTIONS, CF_META] {
+        assert!(
+            persisted_family_options(dir.path(), family)
+                .contains("bottommost_file_compaction_delay=0"),
+            "{family}"
+        );
+    }
+}
