@@ -557,27 +557,26 @@ impl Store {
         let (options, families) = options();
         let db = DB::open_cf_descriptors(&options, path, families)
             .map_err(|error| rocks(&format!("open {}", path.display()), error))?;
-        // Not settable before opening through the crate's options; a mutable option, so it is
-        // set on every open (and so on databases created before it).
-        for name in APPEND_ONLY_FAMILIES {
-            let family = db
-                .cf_handle(name)
-                .ok_or_else(|| StoreError::Rocks(format!("column family {name} is not open")))?;
-            db.set_options_cf(
-                family,
-                &[(
-                    "bottommost_file_compaction_delay",
-                    APPEND_ONLY_BOTTOMMOST_COMPACTION_DELAY,
-                )],
-            )
-            .map_err(|error| rocks(&format!("set the options of {name}"), error))?;
-        }
         let store = Self {
             db,
             chain: RwLock::new(None),
             nodes: std::sync::Mutex::new(tree::NodeCache::default()),
             durable: AtomicU64::new(0),
         };
+        // Not settable before opening through the crate's options; a mutable option, so it is
+        // set on every open (and so on databases created before it).
+        for name in APPEND_ONLY_FAMILIES {
+            store
+                .db
+                .set_options_cf(
+                    store.cf(name)?,
+                    &[(
+                        "bottommost_file_compaction_delay",
+                        APPEND_ONLY_BOTTOMMOST_COMPACTION_DELAY,
+                    )],
+                )
+                .map_err(|error| rocks(&format!("set the options of {name}"), error))?;
+        }
         let chain = store.load_chain()?;
         // What was read back from disk at opening is as durable as it gets.
         let height = chain.as_ref().map_or(0, |chain| chain.tip.height);
