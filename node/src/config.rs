@@ -71,8 +71,9 @@ pub struct MempoolConfig {
     /// Most encoded bytes waiting.
     pub bytes_max: usize,
     /// Client submissions are refused with RESOURCE_EXHAUSTED, before any work is spent on
-    /// them, while this many transactions wait for a block (those in the block being decided
-    /// are not counted): the queue, and so the commit latency, stays short under overload.
+    /// them, while this many transactions wait for a block or are being admitted (those in the
+    /// block being decided are not counted): the queue, and so the commit latency, stays short
+    /// under overload.
     /// Gossip from peers may fill the rest, up to `transactions_max`.
     #[serde(default = "default_client_transactions_max")]
     pub client_transactions_max: usize,
