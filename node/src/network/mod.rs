@@ -110,9 +110,10 @@ pub enum NetworkEvent {
         /// The encoded message (decoding it is the caller's job).
         message: Vec<u8>,
     },
-    /// The bytes of a `v1::TransactionBatch`, authored by the peer with ed25519 key `from`.
+    /// The bytes of a `v1::TransactionBatch`, delivered by the peer with ed25519 key `from`
+    /// (batches are not forwarded, so that peer is the one that published it).
     Transactions {
-        /// The ed25519 public key of the author.
+        /// The ed25519 public key of the peer that delivered the batch.
         from: [u8; 32],
         /// The encoded batch.
         batch: Vec<u8>,

@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use libp2p::allow_block_list::{self, AllowedPeers};
-use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity, MessageId, ValidationMode};
+use libp2p::gossipsub::{
+    self, IdentTopic, MessageAcceptance, MessageAuthenticity, MessageId, ValidationMode,
+};
 use libp2p::identity::{ed25519, Keypair};
 use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
@@ -159,10 +161,21 @@ impl Service {
         let gossip_config = |prefix: Option<&'static str>| {
             let mut builder = gossipsub::ConfigBuilder::default();
             if let Some(prefix) = prefix {
-                builder.protocol_id_prefix(prefix);
+                // Transaction batches: every transaction in one carries its own signatures and
+                // is verified at admission, so the gossip signature of each copy is not checked
+                // (publishing still signs, for nodes that check). Copies are not forwarded: a
+                // batch is flood-published to every connected validator, so on a fully
+                // connected set a forwarded copy is always a duplicate, received and decrypted
+                // for nothing. A validator cut off from the publisher gets the transactions in
+                // the proposals of the others instead.
+                builder
+                    .protocol_id_prefix(prefix)
+                    .validation_mode(ValidationMode::None)
+                    .validate_messages();
+            } else {
+                builder.validation_mode(ValidationMode::Strict);
             }
             builder
-                .validation_mode(ValidationMode::Strict)
                 .message_id_fn(|message: &gossipsub::Message| {
                     // One id per publish (author, sequence number, bytes): copies of one publish
                     // arriving over several paths are dropped, while a deliberate re-send of the same
@@ -551,14 +564,30 @@ impl Service {
     fn on_gossip(&mut self, event: gossipsub::Event) {
         let gossipsub::Event::Message {
             propagation_source,
+            message_id,
             message,
-            ..
         } = event
         else {
             return;
         };
-        // Strict validation: every message carries its author and the author's signature.
-        let author = message.source.unwrap_or(propagation_source);
+        if message.topic == self.transactions_topic.hash() {
+            // Delivered, never forwarded (see the transaction gossip's configuration).
+            self.swarm
+                .behaviour_mut()
+                .transactions
+                .report_message_validation_result(
+                    &message_id,
+                    &propagation_source,
+                    MessageAcceptance::Ignore,
+                );
+        }
+        // Consensus messages are validated strictly: they carry their author and the author's
+        // signature. Transaction batches are not (their author is not read), so they count as
+        // from the peer that delivered them, whose key the connection authenticated.
+        let author = match message.source {
+            Some(source) if message.topic == self.consensus_topic.hash() => source,
+            _ => propagation_source,
+        };
         let Some(from) = self.keys.get(&author).copied() else {
             warn!(%author, via = %propagation_source, "gossip message from a key that is not allowed; dropped");
             return;

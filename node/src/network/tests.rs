@@ -180,6 +180,62 @@ async fn transaction_batch_reaches_the_other_nodes() {
     broadcast_until_delivered(&c, &mut [a, b], false).await;
 }
 
+/// Consensus messages are forwarded; transaction batches are not: node 3 is connected to
+/// node 2 only, and gets node 1's votes through it but never node 1's batches.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consensus_messages_are_forwarded_and_transaction_batches_are_not() {
+    let allowed = [1, 2, 3];
+    let mut a = start_node(1, &allowed, &[]).await;
+    let mut b = start_node(2, &allowed, &[&a]).await;
+    let mut c = start_node(3, &allowed, &[&b]).await;
+    let deadline = Instant::now() + DEADLINE;
+    wait_peers(&mut a, 1, deadline).await;
+    wait_peers(&mut b, 2, deadline).await;
+    wait_peers(&mut c, 1, deadline).await;
+
+    // Node 2 holds a batch of node 1's before node 1's votes reach node 3 through node 2.
+    broadcast_until_delivered(&a, std::slice::from_mut(&mut b), false).await;
+    let deadline = Instant::now() + DEADLINE;
+    let mut attempt = 0u32;
+    let mut retry = tokio::time::interval(RETRY_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = retry.tick() => {
+                a.handle.broadcast_consensus(format!("vote-{attempt}").into_bytes()).unwrap();
+                a.handle.broadcast_transactions(format!("batch-{attempt}").into_bytes()).unwrap();
+                attempt += 1;
+            }
+            _ = tokio::time::sleep_until(deadline) => panic!("no vote reached node 3"),
+            event = c.events.recv() => match event {
+                Some(NetworkEvent::Consensus { message, .. }) => {
+                    assert!(message.starts_with(b"vote-"));
+                    break;
+                }
+                Some(NetworkEvent::Transactions { batch, .. }) => {
+                    panic!("node 2 forwarded a batch: {batch:?}")
+                }
+                Some(NetworkEvent::PeersChanged { .. }) => {}
+                None => panic!("event channel closed"),
+            },
+            // Node 2 keeps receiving; its events are not the point.
+            _ = b.events.recv() => {}
+        }
+    }
+    // Batches sent together with the votes that got through would have come by now.
+    let watch_until = Instant::now() + Duration::from_secs(1);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep_until(watch_until) => break,
+            event = c.events.recv() => {
+                if let Some(NetworkEvent::Transactions { batch, .. }) = event {
+                    panic!("node 2 forwarded a batch: {batch:?}");
+                }
+            }
+            _ = b.events.recv() => {}
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fetch_blocks_returns_the_served_blocks() {
     let [a, _b, _c] = three_nodes().await;

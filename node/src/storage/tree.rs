@@ -13,7 +13,6 @@
 //! The plain `state` column family stays the executor's fast view of the latest state; this
 //! tree is written in the same write batch, so the two never disagree after a crash.
 
-use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
 use jmt::storage::{LeafNode, NibblePath, Node, NodeKey, TreeReader, TreeUpdateBatch};
@@ -46,24 +45,51 @@ pub const NODE_CACHE_NODES: usize = 69_905;
 /// reads the node each one holds at the latest version, so keeping that one node per path saves
 /// the RocksDB reads and decoding of the upper levels. A node never changes once written (its
 /// key names its version), so a cached node is always right: a read for another version of a
-/// path misses and goes to the database. Bounded by the number of such paths.
-#[derive(Default)]
+/// path misses and goes to the database. Bounded by the number of such paths: one slot per path,
+/// found by arithmetic on the path's nibbles, so a lookup neither hashes nor compares paths.
 pub struct NodeCache {
-    nodes: HashMap<NibblePath, (Version, Node)>,
+    slots: Vec<Option<(Version, Node)>>,
+    len: usize,
+}
+
+impl Default for NodeCache {
+    fn default() -> Self {
+        Self {
+            slots: std::iter::repeat_with(|| None)
+                .take(NODE_CACHE_NODES)
+                .collect(),
+            len: 0,
+        }
+    }
 }
 
 impl std::fmt::Debug for NodeCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NodeCache")
-            .field("nodes", &self.nodes.len())
+            .field("nodes", &self.len)
             .finish()
     }
 }
 
 impl NodeCache {
+    /// The slot of a path within [`NODE_CACHE_DEPTH_NIBBLES`] of the root: the paths of `n`
+    /// nibbles come after all shorter ones (`(16^n - 1) / 15` of them), in nibble order.
+    fn slot(path: &NibblePath) -> Option<usize> {
+        let nibbles = path.num_nibbles();
+        if nibbles > NODE_CACHE_DEPTH_NIBBLES {
+            return None;
+        }
+        let shorter = ((1usize << (4 * nibbles)) - 1) / 15;
+        let within = (0..nibbles).fold(0usize, |index, i| {
+            (index << 4) | usize::from(u8::from(path.get_nibble(i)))
+        });
+        Some(shorter + within)
+    }
+
     fn get(&self, key: &NodeKey) -> Option<Node> {
-        self.nodes
-            .get(key.nibble_path())
+        let slot = Self::slot(key.nibble_path())?;
+        self.slots[slot]
+            .as_ref()
             .filter(|(version, _)| *version == key.version())
             .map(|(_, node)| node.clone())
     }
@@ -76,16 +102,16 @@ impl NodeCache {
     /// Caches a node unless its path holds a later one; callers check [`NodeCache::keeps`]
     /// first, before cloning it.
     fn insert(&mut self, key: &NodeKey, node: Node) {
-        let path = key.nibble_path();
-        let full = self.nodes.len() >= NODE_CACHE_NODES;
-        match self.nodes.get_mut(path) {
+        let Some(slot) = Self::slot(key.nibble_path()) else {
+            return;
+        };
+        match &mut self.slots[slot] {
             Some(held) if held.0 < key.version() => *held = (key.version(), node),
             Some(_) => {}
-            // Never more than the paths near the root, whatever is read.
-            None if !full => {
-                self.nodes.insert(path.clone(), (key.version(), node));
+            empty @ None => {
+                *empty = Some((key.version(), node));
+                self.len += 1;
             }
-            None => {}
         }
     }
 
@@ -102,13 +128,13 @@ impl NodeCache {
     /// How many nodes are cached.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.nodes.len()
+        self.len
     }
 
     /// Whether none is.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.nodes.is_empty()
+        self.len == 0
     }
 }
 
@@ -404,24 +430,51 @@ mod tests {
     }
 
     #[test]
+    fn every_path_near_the_root_has_a_slot_of_its_own() {
+        let mut seen = vec![false; NODE_CACHE_NODES];
+        let paths: Vec<Vec<u8>> = (0..=NODE_CACHE_DEPTH_NIBBLES)
+            .flat_map(|nibbles| {
+                (0..1usize << (4 * nibbles)).map(move |index| {
+                    (0..nibbles)
+                        .rev()
+                        .map(|digit| ((index >> (4 * digit)) & 0xf) as u8)
+                        .collect()
+                })
+            })
+            .collect();
+        assert_eq!(paths.len(), NODE_CACHE_NODES);
+        for path in &paths {
+            let slot = NodeCache::slot(key(1, path).nibble_path()).expect("a slot");
+            assert!(!seen[slot], "two paths share slot {slot}");
+            seen[slot] = true;
+        }
+        assert!(seen.iter().all(|taken| *taken));
+        assert_eq!(
+            NodeCache::slot(key(1, &[1, 2, 3, 4, 5]).nibble_path()),
+            None
+        );
+    }
+
+    #[test]
     fn the_node_cache_never_holds_more_than_its_bound() {
         let mut cache = NodeCache::default();
-        let mut inserted = 0usize;
-        'fill: for a in 0..16u8 {
+        for a in 0..16u8 {
             for b in 0..16u8 {
                 for c in 0..16u8 {
                     for d in 0..16u8 {
-                        for e in 0..2u8 {
-                            cache.insert(&key(1, &[a, b, c, d, e]), Node::Null);
-                            inserted += 1;
-                            if inserted > NODE_CACHE_NODES + 100 {
-                                break 'fill;
-                            }
-                        }
+                        cache.insert(&key(1, &[a, b, c, d]), Node::Null);
+                        cache.insert(&key(1, &[a, b, c, d, 0]), Node::Null);
                     }
+                    cache.insert(&key(1, &[a, b, c]), Node::Null);
                 }
+                cache.insert(&key(1, &[a, b]), Node::Null);
             }
+            cache.insert(&key(1, &[a]), Node::Null);
         }
+        cache.insert(&key(1, &[]), Node::Null);
+        cache.insert(&key(2, &[]), Node::Null);
         assert_eq!(cache.len(), NODE_CACHE_NODES);
+        assert_eq!(cache.get(&key(1, &[1, 2, 3, 4, 0])), None);
+        assert_eq!(cache.get(&key(2, &[])), Some(Node::Null));
     }
 }
