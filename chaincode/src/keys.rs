@@ -26,7 +26,9 @@
 //! | `h/c/<key>` | number of versions of `<key>`, u32 BE |
 //! | `h/v/<key><index u32 BE>` | `HistoryEntry`: version `index` (from 0) of `<key>` |
 //!
-//! Every key except the replay-protection index (`x/`) is in the authenticated state tree.
+//! Every key except the replay-protection index (`x/`) and the history counts (`h/c/`) is
+//! authenticated: a versioned record through its history entries ([`is_proven_by_history`]),
+//! every other key by a leaf of its own in the state tree ([`is_tree_key`]).
 //!
 //! Every key a transaction writes gets a version in the history (`h/`), except the history
 //! itself, the replay entries (`x/`), the sequences (`s/`) and the write-once indexes (`c/s/`,
@@ -207,7 +209,8 @@ pub const REPLAY_PREFIX: &[u8] = b"x/";
 /// Prefix of the history counts (`h/c/`).
 pub const HISTORY_COUNT_PREFIX: &[u8] = b"h/c/";
 
-/// Whether `key` is part of the authenticated state tree whose root each header carries.
+/// Whether `key` is authenticated by the state root each header carries, by a leaf of its own
+/// or through its history ([`is_proven_by_history`]).
 ///
 /// Two kinds of key are not:
 /// - the replay-protection index (`x/`): it is derived from the blocks of the last
@@ -233,6 +236,33 @@ pub fn is_versioned(key: &[u8]) -> bool {
     !UNVERSIONED_PREFIXES
         .iter()
         .any(|prefix| key.starts_with(prefix))
+}
+
+/// Prefix of the validator-set keys (`v/current`, `v/pending`).
+pub const VALIDATORS_PREFIX: &[u8] = b"v/";
+
+/// Whether the value of `key` is proven through its history rather than by a tree leaf of its
+/// own: every versioned key except the validator-set keys (`v/`), which block execution writes
+/// without a transaction and so without a version.
+///
+/// Every write of such a key by a transaction records a version, so its value after a block is
+/// the one its latest history entry holds. A block therefore puts only the entry in the tree,
+/// one tree update per record write instead of two; a proof of the value is the latest entry
+/// `h/v/<key><n - 1>` present and `h/v/<key><n>` absent. While a key has no version (count 0),
+/// its value is the one genesis gave it, proven by its own leaf: the genesis state puts every
+/// authenticated key in the tree, since genesis keeps no history.
+#[must_use]
+pub fn is_proven_by_history(key: &[u8]) -> bool {
+    is_versioned(key) && !key.starts_with(VALIDATORS_PREFIX)
+}
+
+/// Whether a block's write of `key` goes into the state tree under the key itself:
+/// authenticated keys ([`is_authenticated`]) that are not proven through their history
+/// ([`is_proven_by_history`]). Those are the history entries, the sequences, the write-once
+/// indexes and the validator-set keys. (The genesis state puts every authenticated key in.)
+#[must_use]
+pub fn is_tree_key(key: &[u8]) -> bool {
+    is_authenticated(key) && !is_proven_by_history(key)
 }
 
 /// `h/c/<key>`: how many versions `key` has (u32 big-endian), outside the state tree.

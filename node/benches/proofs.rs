@@ -9,8 +9,9 @@
 //!    validators are the testkit's deterministic keys, so this benchmark can sign certificates.
 //! 2. The state is filled with `N` keys in blocks of [`WRITES_PER_BLOCK`] writes, each through
 //!    `prepare_state` and a synced `commit_block` with a real header and a real commit
-//!    certificate (precommits of three of the four validators). Keys alternate between
-//!    receivables (`r/r/AR-<n>`) and credit-report versions (`c/v/CR-<n>/<u32>`), each holding
+//!    certificate (precommits of three of the four validators). Keys are the first history
+//!    entries (`h/v/<record><u32 0>`, the tree keys of record writes) of receivables
+//!    (`r/r/AR-<n>`) and credit-report versions (`c/v/CR-<n>/<u32>`) in turn, each holding
 //!    its encoded record (about 200 bytes, with hashes and a provenance). One more block then
 //!    rewrites the keys of block 1, so height 1 holds values that are no longer the latest.
 //!    The fill rate and the database size on disk are printed.
@@ -222,13 +223,15 @@ fn genesis_of(harness: &Harness) -> v1::Genesis {
     }
 }
 
-/// State key number `n`: even numbers are receivables, odd ones credit-report versions.
+/// State key number `n`: the first history entry of a record (what a block puts in the tree
+/// for a record write), even numbers of receivables, odd ones of credit-report versions.
 fn state_key(n: u64) -> Vec<u8> {
-    if n.is_multiple_of(2) {
+    let record = if n.is_multiple_of(2) {
         keys::receivable(&format!("AR-{:09}", n / 2))
     } else {
         keys::credit_report_version(&format!("CR-{:09}", n / 2), 1)
-    }
+    };
+    keys::history_entry(&record, 0)
 }
 
 /// Height of the filling block that first writes key `n`.
@@ -458,6 +461,7 @@ impl Verifier<'_> {
             proof: Some(proof.clone()),
             header: Some(header),
             validator_changes: Some(v1::ValidatorSetProof::default()),
+            ..v1::StateProofResponse::default()
         };
         group.answer.push(started.elapsed());
         assert_eq!(value.as_deref(), expected, "the value of a sampled key");

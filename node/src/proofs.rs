@@ -118,6 +118,27 @@ impl ProofService {
 
     /// The history entry of version `index` of `key`, counted at `height`, with its proof
     /// against that height's state root.
+    /// The number of versions of `key` at `height`, with the proof that the entry of that
+    /// number is absent. Versions are numbered without gaps: entry `n` absent proves a count
+    /// of `n`, with entry `n - 1` present.
+    fn count_with_proof(&self, key: &[u8], height: u64) -> Result<(u32, v1::StateProof), Status> {
+        let version_count = self.history_count(key, height)?;
+        let (past_end, count_proof) = self
+            .store
+            .state_proof(
+                &yrd_chaincode::keys::history_entry(key, version_count),
+                height,
+            )
+            .map_err(status)?;
+        if past_end.is_some() {
+            return Err(Status::internal(format!(
+                "the history count says {version_count} versions at height {height}, but \
+                 version {version_count} exists"
+            )));
+        }
+        Ok((version_count, count_proof))
+    }
+
     fn entry_proof(
         &self,
         key: &[u8],
@@ -187,6 +208,14 @@ impl ProofService {
     }
 }
 
+/// The value a stored history entry of version `index` holds: `None` when it records a
+/// deletion.
+fn entry_value(entry: &[u8], index: u32) -> Result<Option<Vec<u8>>, Status> {
+    let decoded = <v1::HistoryEntry as prost::Message>::decode(entry)
+        .map_err(|error| Status::internal(format!("history entry {index}: {error}")))?;
+    Ok((!decoded.deleted).then_some(decoded.value))
+}
+
 fn checked_key(key: &[u8]) -> Result<(), Status> {
     if key.is_empty() || key.len() > KEY_BYTES_MAX {
         return Err(Status::invalid_argument(format!(
@@ -212,19 +241,45 @@ impl Proofs for ProofService {
         let request = request.into_inner();
         checked_key(&request.key)?;
         let height = self.answer_height(request.height)?;
-        let (value, proof) = self
-            .store
-            .state_proof(&request.key, height)
-            .map_err(status)?;
-        Ok(Response::new(v1::StateProofResponse {
-            key: request.key,
-            height,
-            exists: value.is_some(),
-            value: value.unwrap_or_default(),
-            proof: Some(proof),
+        let mut response = v1::StateProofResponse {
             header: Some(self.store.certified_header(height).map_err(status)?),
             validator_changes: Some(self.validator_changes(height)?),
-        }))
+            ..v1::StateProofResponse::default()
+        };
+        let latest = if yrd_chaincode::keys::is_proven_by_history(&request.key) {
+            let (version_count, count_proof) = self.count_with_proof(&request.key, height)?;
+            response.version_count = version_count;
+            response.count_proof = Some(count_proof);
+            match version_count.checked_sub(1) {
+                Some(last) => {
+                    let (entry, proof) = self.entry_proof(&request.key, last, height)?;
+                    let value = entry_value(&entry, last)?;
+                    response.last_entry = entry;
+                    response.last_entry_proof = Some(proof);
+                    Some(value)
+                }
+                // No version yet: the genesis value, if any, by the key's own leaf.
+                None => None,
+            }
+        } else {
+            None
+        };
+        let value = match latest {
+            Some(value) => value,
+            None => {
+                let (value, proof) = self
+                    .store
+                    .state_proof(&request.key, height)
+                    .map_err(status)?;
+                response.proof = Some(proof);
+                value
+            }
+        };
+        response.exists = value.is_some();
+        response.value = value.unwrap_or_default();
+        response.key = request.key;
+        response.height = height;
+        Ok(Response::new(response))
     }
 
     async fn get_history(
@@ -234,22 +289,7 @@ impl Proofs for ProofService {
         let request = request.into_inner();
         checked_key(&request.key)?;
         let height = self.answer_height(request.height)?;
-        let version_count = self.history_count(&request.key, height)?;
-        // Versions are numbered without gaps: entry `version_count` absent proves the count,
-        // with entry `version_count - 1` present.
-        let (past_end, count_proof) = self
-            .store
-            .state_proof(
-                &yrd_chaincode::keys::history_entry(&request.key, version_count),
-                height,
-            )
-            .map_err(status)?;
-        if past_end.is_some() {
-            return Err(Status::internal(format!(
-                "the history count says {version_count} versions at height {height}, but \
-                 version {version_count} exists"
-            )));
-        }
+        let (version_count, count_proof) = self.count_with_proof(&request.key, height)?;
         if request.from_version > version_count {
             return Err(Status::invalid_argument(format!(
                 "from_version {} is past the {version_count} versions",
@@ -273,10 +313,27 @@ impl Proofs for ProofService {
             }
             _ => (Vec::new(), None),
         };
-        let (value, value_proof) = self
-            .store
-            .state_proof(&request.key, height)
-            .map_err(status)?;
+        let latest = match version_count.checked_sub(1) {
+            Some(last) if yrd_chaincode::keys::is_proven_by_history(&request.key) => {
+                let entry = match versions.last() {
+                    Some(version) if last_entry_proof.is_none() => &version.entry,
+                    _ => &last_entry,
+                };
+                Some(entry_value(entry, last)?)
+            }
+            _ => None,
+        };
+        let (value, value_proof) = match latest {
+            // The latest version holds the value, and the answer proves that version already.
+            Some(value) => (value, None),
+            None => {
+                let (value, proof) = self
+                    .store
+                    .state_proof(&request.key, height)
+                    .map_err(status)?;
+                (value, Some(proof))
+            }
+        };
         Ok(Response::new(v1::HistoryResponse {
             key: request.key,
             height,
@@ -286,7 +343,7 @@ impl Proofs for ProofService {
             versions,
             exists: value.is_some(),
             value: value.unwrap_or_default(),
-            value_proof: Some(value_proof),
+            value_proof,
             validator_changes: Some(self.validator_changes(height)?),
             last_entry,
             last_entry_proof,

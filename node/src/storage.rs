@@ -81,7 +81,7 @@ use yrd_proto::v1;
 // ---------------------------------------------------------------- limits and names
 
 /// Version of the on-disk layout described in the module doc.
-pub const STORAGE_FORMAT_VERSION: u32 = 4;
+pub const STORAGE_FORMAT_VERSION: u32 = 5;
 /// Capacity of the LRU block cache shared by every column family, in bytes.
 pub const BLOCK_CACHE_BYTES: usize = 64 * 1024 * 1024;
 /// Size of one memtable, in bytes.

@@ -170,12 +170,18 @@ async fn saved_answers_verify_offline_and_tampered_ones_do_not() {
     history.value[middle] ^= 1;
     let tampered_history = file("tampered-history.bundle");
     write_bundle(&tampered_history, &bundle);
-    // One byte changed in a hash of the state proof: the state proof no longer verifies.
+    // One byte changed in a hash of the state proof (a record's is the proof of its latest
+    // version): the state proof no longer verifies.
     let mut bundle = read_bundle(&state_file);
     let Some(Answer::State(state)) = bundle.answer.as_mut() else {
         panic!("not a state bundle")
     };
-    let proof = state.proof.as_mut().expect("proof");
+    assert!(
+        state.proof.is_none(),
+        "a record with versions has no leaf proof"
+    );
+    assert_eq!(state.version_count, 2);
+    let proof = state.last_entry_proof.as_mut().expect("last_entry_proof");
     proof.siblings.first_mut().expect("a sibling")[0] ^= 1;
     let tampered_state = file("tampered-state.bundle");
     write_bundle(&tampered_state, &bundle);

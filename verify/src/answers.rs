@@ -9,7 +9,7 @@ use yrd_proto::v1;
 
 use crate::error::{Context, VerifyError};
 use crate::header::{validator_set, ProvenHeader, Trust, ValidatorSchedule};
-use crate::keys::history_entry;
+use crate::keys::{history_entry, is_proven_by_history};
 use crate::limits::{
     AUDIT_PATH_MAX, HEADERS_MAX, HISTORY_ENTRY_BYTES_MAX, KEY_BYTES_MAX, VALUE_BYTES_MAX,
     VERSIONS_MAX,
@@ -182,11 +182,38 @@ pub fn verify_state(
         response.header.as_ref(),
         response.validator_changes.as_ref(),
     )?;
-    let proof = response
-        .proof
-        .as_ref()
-        .ok_or(VerifyError::Missing { what: "proof" })?;
-    verify_state_proof(&header.state_root()?, &response.key, value, proof).context("proof")?;
+    let root = header.state_root()?;
+    let key = &response.key;
+    let count = response.version_count;
+    let by_history = is_proven_by_history(key);
+    if by_history {
+        // A versioned record: its count first, then its latest version holds the value.
+        let count_proof = response.count_proof.as_ref().ok_or(VerifyError::Missing {
+            what: "count_proof (the key is a versioned record)",
+        })?;
+        verify_state_proof(&root, &history_entry(key, count), None, count_proof)
+            .context("count_proof")?;
+    }
+    match count.checked_sub(1).filter(|_| by_history) {
+        Some(last) => {
+            let entry = verify_latest_entry(
+                &root,
+                key,
+                last,
+                &response.last_entry,
+                response.last_entry_proof.as_ref(),
+            )?;
+            value_is_latest(&entry, value, header.height())?;
+        }
+        // Any other key, or a record without versions (its genesis value): its own leaf.
+        None => {
+            let proof = response
+                .proof
+                .as_ref()
+                .ok_or(VerifyError::Missing { what: "proof" })?;
+            verify_state_proof(&root, key, value, proof).context("proof")?;
+        }
+    }
     Ok(ProvenState {
         key: response.key.clone(),
         value: value.map(<[u8]>::to_vec),
@@ -248,39 +275,34 @@ pub fn verify_history(
         versions.push(proven);
     }
 
-    let value_proof = response.value_proof.as_ref().ok_or(VerifyError::Missing {
-        what: "value_proof",
-    })?;
-    verify_state_proof(&root, key, current, value_proof).context("value_proof")?;
-
     let includes_latest = versions
         .last()
         .is_some_and(|last| u64::from(last.index) + 1 == u64::from(count));
-    if let Some(last) = count.checked_sub(1).filter(|_| !includes_latest) {
-        verify_last_entry(&root, key, last, response)?;
-    }
-    if let Some(last) = versions.last().filter(|_| includes_latest) {
-        if last.deleted != current.is_none() {
-            return Err(VerifyError::Inconsistent(format!(
-                "latest version {} says the key was {}, but the key {} at height {}",
-                last.index,
-                if last.deleted { "deleted" } else { "written" },
-                if current.is_some() {
-                    "exists"
-                } else {
-                    "is absent"
-                },
-                header.height()
-            )));
-        }
-        if let Some(value) = current {
-            if last.value != value {
-                return Err(VerifyError::Inconsistent(format!(
-                    "latest version {} holds a value other than the key's value at height {}",
-                    last.index,
-                    header.height()
-                )));
-            }
+    let latest = match count.checked_sub(1) {
+        None => None,
+        Some(_) if includes_latest => versions.last().map(|last| v1::HistoryEntry {
+            index: last.index,
+            provenance: None,
+            deleted: last.deleted,
+            value: last.value.clone(),
+        }),
+        Some(last) => Some(verify_latest_entry(
+            &root,
+            key,
+            last,
+            &response.last_entry,
+            response.last_entry_proof.as_ref(),
+        )?),
+    };
+    match latest.filter(|_| is_proven_by_history(key)) {
+        // A versioned record: its latest version, proven above, holds the value.
+        Some(entry) => value_is_latest(&entry, current, header.height())?,
+        // Any other key, or a record without versions (its genesis value): its own leaf.
+        None => {
+            let value_proof = response.value_proof.as_ref().ok_or(VerifyError::Missing {
+                what: "value_proof",
+            })?;
+            verify_state_proof(&root, key, current, value_proof).context("value_proof")?;
         }
     }
     let complete = first_index.unwrap_or(0) == 0 && versions.len() as u64 == u64::from(count);
@@ -295,34 +317,70 @@ pub fn verify_history(
     })
 }
 
-/// Entry `last` (the count less one) is present at the answer's root, when `versions` does not
-/// end with it.
-fn verify_last_entry(
+/// Entry `last` (the count less one), the latest version: bounded, decoded, of that index, and
+/// present at the answer's root.
+fn verify_latest_entry(
     root: &Hash,
     key: &[u8],
     last: u32,
-    response: &v1::HistoryResponse,
-) -> Result<(), VerifyError> {
-    if response.last_entry.len() > HISTORY_ENTRY_BYTES_MAX {
+    entry: &[u8],
+    proof: Option<&v1::StateProof>,
+) -> Result<v1::HistoryEntry, VerifyError> {
+    if entry.len() > HISTORY_ENTRY_BYTES_MAX {
         return Err(VerifyError::TooLarge {
             what: "last_entry",
-            found: response.last_entry.len(),
+            found: entry.len(),
             max: HISTORY_ENTRY_BYTES_MAX,
         });
     }
-    let proof = response
-        .last_entry_proof
-        .as_ref()
-        .ok_or(VerifyError::Missing {
-            what: "last_entry_proof (the versions returned do not include the latest)",
-        })?;
-    verify_state_proof(
-        root,
-        &history_entry(key, last),
-        Some(&response.last_entry),
-        proof,
-    )
-    .context("last_entry_proof")
+    let proof = proof.ok_or(VerifyError::Missing {
+        what: "last_entry_proof (the answer does not otherwise hold the latest version)",
+    })?;
+    verify_state_proof(root, &history_entry(key, last), Some(entry), proof)
+        .context("last_entry_proof")?;
+    let decoded = v1::HistoryEntry::decode(entry).map_err(|error| VerifyError::Malformed {
+        what: "last_entry",
+        reason: error.to_string(),
+    })?;
+    if decoded.index != last {
+        return Err(VerifyError::Mismatch {
+            what: "last_entry index",
+            expected: last.to_string(),
+            found: decoded.index.to_string(),
+        });
+    }
+    if decoded.deleted && !decoded.value.is_empty() {
+        return Err(VerifyError::Inconsistent(
+            "last_entry is a deletion but carries a value".to_owned(),
+        ));
+    }
+    Ok(decoded)
+}
+
+/// The claimed value of a versioned record is the one its latest version holds.
+fn value_is_latest(
+    latest: &v1::HistoryEntry,
+    claimed: Option<&[u8]>,
+    height: u64,
+) -> Result<(), VerifyError> {
+    let held = (!latest.deleted).then_some(latest.value.as_slice());
+    if held == claimed {
+        return Ok(());
+    }
+    Err(VerifyError::Inconsistent(format!(
+        "latest version {} {}, but the answer says the key {} at height {height}",
+        latest.index,
+        if latest.deleted {
+            "deleted the key"
+        } else {
+            "holds another value"
+        },
+        if claimed.is_some() {
+            "has a value"
+        } else {
+            "is absent"
+        },
+    )))
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -1,16 +1,20 @@
 //! State proofs from a real `jmt` tree over the state of a chain holding every kind of record:
-//! every key proves its value and absent keys prove their absence, at several versions, in
-//! agreement with `jmt`'s own verifier; any single flipped byte breaks a proof.
+//! every key proves its value (a tree key by its own leaf, a versioned record through its
+//! latest history entry) and absent keys prove their absence, at several versions, in agreement
+//! with `jmt`'s own verifier; any single flipped byte breaks a proof, and a record's stale or
+//! missing leaf is never taken for its value.
 
 mod common;
 
 use common::{key_hash, Chain};
 use jmt::{RootHash, Sha256Jmt};
+use yrd_chaincode::keys::{is_proven_by_history, is_tree_key};
 use yrd_chaincode::testkit::{assert_accepted, Harness};
 use yrd_chaincode::StateRead;
 use yrd_proto::signing::sha256;
 use yrd_proto::v1::{self, transaction_body::Action, QueryPurpose, ReportKind};
-use yrd_verify::{state_proof_from_jmt, verify_state_proof, VerifyError};
+use yrd_verify::keys::history_entry;
+use yrd_verify::{state_proof_from_jmt, verify_state, verify_state_proof, VerifyError};
 
 const REPORT: &str = "rpt-core-001";
 const FUND: &str = "FUND-1";
@@ -156,7 +160,36 @@ fn check_absent(chain: &Chain, key: &[u8], version: u64) {
     assert!(verify_state_proof(&root, key, Some(b"x"), &proof).is_err());
 }
 
-/// The authenticated part of the state: every key the tree holds.
+/// Every key of `state` that is proven through its history, by the answer a node serves: its
+/// value verifies, and the answer does not prove another value or the key's absence.
+fn check_every_record(chain: &Chain, state: &[(Vec<u8>, Vec<u8>)], height: u64) {
+    let trust = chain.trust();
+    for (key, value) in state.iter().filter(|(k, _)| is_proven_by_history(k)) {
+        let answer = chain.state_response(key, height);
+        let proven = verify_state(&trust, &answer)
+            .unwrap_or_else(|e| panic!("{:?} at {height}: {e}", String::from_utf8_lossy(key)));
+        assert_eq!(proven.value.as_ref(), Some(value));
+        let mut other = answer.clone();
+        other.value = b"other".to_vec();
+        assert!(verify_state(&trust, &other).is_err());
+        let mut absent = answer.clone();
+        absent.exists = false;
+        absent.value.clear();
+        assert!(verify_state(&trust, &absent).is_err());
+    }
+}
+
+/// The keys of `state` that blocks put in the tree under their own name.
+fn tree_keys(state: &[(Vec<u8>, Vec<u8>)]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    state
+        .iter()
+        .filter(|(k, _)| is_tree_key(k))
+        .cloned()
+        .collect()
+}
+
+/// The authenticated part of the state: every key a proof covers, by its own leaf or its
+/// history.
 fn snapshot(harness: &Harness) -> Vec<(Vec<u8>, Vec<u8>)> {
     harness
         .state
@@ -214,8 +247,14 @@ fn every_key_of_every_record_kind_proves_its_value_and_absent_keys_their_absence
         assert!(!state.iter().any(|(k, _)| k.starts_with(prefix)));
         check_absent(&chain, outside, height);
     }
+    // Genesis puts every authenticated key in the tree; later, a block puts a versioned
+    // record's history entry there instead of the record.
     check_every_key(&chain, &genesis_state, 0);
-    check_every_key(&chain, &state, height);
+    check_every_key(&chain, &tree_keys(&state), height);
+    check_every_record(&chain, &state, height);
+    assert!(state
+        .iter()
+        .any(|(k, _)| is_proven_by_history(k) && !is_tree_key(k)));
     for key in [
         &b"c/r/rpt-core-001"[..],
         b"r/r/R-1",
@@ -229,6 +268,7 @@ fn every_key_of_every_record_kind_proves_its_value_and_absent_keys_their_absence
         check_absent(&chain, key, height);
     }
     // Two later versions with changes and deletions, straight into the tree.
+    let state = tree_keys(&state);
     let deleted: Vec<Vec<u8>> = state.iter().step_by(3).map(|(k, _)| k.clone()).collect();
     let changed: Vec<Vec<u8>> = state
         .iter()
@@ -312,7 +352,7 @@ fn flipping_any_byte_of_a_proof_or_value_fails() {
     let chain = rich_chain();
     let height = chain.height();
     let root = chain.root(height);
-    let key = b"c/r/rpt-core-001";
+    let key = &history_entry(b"c/r/rpt-core-001", 0);
     let (value, proof) = chain.prove(key, height);
     let value = value.expect("exists");
     assert!(!proof.siblings.is_empty());
@@ -345,7 +385,7 @@ fn flipping_any_byte_of_a_proof_or_value_fails() {
         Err(VerifyError::TooMany { .. })
     ));
     // An absence proof: flipping any byte fails too.
-    let absent = b"c/r/none";
+    let absent = &history_entry(b"c/r/none", 0);
     let (none, proof) = chain.prove(absent, height);
     assert_eq!(none, None);
     verify_state_proof(&root, absent, None, &proof).expect("absence verifies");
@@ -355,4 +395,75 @@ fn flipping_any_byte_of_a_proof_or_value_fails() {
     // A proof of the present key, offered as proof of absence of another key, fails.
     let (_, present) = chain.prove(key, height);
     assert!(verify_state_proof(&root, absent, None, &present).is_err());
+}
+
+/// A versioned record's value is its latest version's: an answer that offers the record's own
+/// leaf (absent from the tree, or stale since genesis), hides versions, or names an older
+/// version as the latest fails.
+#[test]
+fn a_record_is_proven_by_its_latest_version_only() {
+    let mut chain = rich_chain();
+    let trust = chain.trust();
+    let height = chain.height();
+    let key = format!("c/r/{REPORT}").into_bytes();
+    let answer = chain.state_response(&key, height);
+    assert!(answer.version_count >= 2, "the report has versions");
+    let proven = verify_state(&trust, &answer).expect("verifies");
+    assert_eq!(
+        proven.value.as_deref(),
+        chain.harness.state.get(&key).as_deref()
+    );
+
+    // Without the count, or with a count that hides the latest version.
+    let mut no_count = answer.clone();
+    no_count.count_proof = None;
+    assert!(verify_state(&trust, &no_count).is_err());
+    let mut hidden = answer.clone();
+    hidden.version_count -= 1;
+    hidden.count_proof = Some(
+        chain
+            .prove(&history_entry(&key, hidden.version_count), height)
+            .1,
+    );
+    let (older, older_proof) = chain.prove(&history_entry(&key, hidden.version_count - 1), height);
+    hidden.last_entry = older.expect("older entry");
+    hidden.last_entry_proof = Some(older_proof);
+    hidden.value = common::Chain::entry_value(&hidden.last_entry).expect("a value");
+    assert!(verify_state(&trust, &hidden).is_err());
+    // The record's own leaf (absent from the tree: blocks never put it there) as if it had no
+    // versions.
+    let mut by_leaf = answer.clone();
+    let (leaf, leaf_proof) = chain.prove(&key, height);
+    assert_eq!(leaf, None);
+    by_leaf.version_count = 0;
+    by_leaf.count_proof = Some(chain.prove(&history_entry(&key, 0), height).1);
+    by_leaf.proof = Some(leaf_proof);
+    by_leaf.exists = false;
+    by_leaf.value.clear();
+    assert!(verify_state(&trust, &by_leaf).is_err());
+    // A latest entry that is not of the counted index, or that a flipped byte changed.
+    let mut flipped_entry = answer.clone();
+    let last = flipped_entry.last_entry.len() - 1;
+    flipped_entry.last_entry[last] ^= 1;
+    assert!(verify_state(&trust, &flipped_entry).is_err());
+    let mut no_entry_proof = answer;
+    no_entry_proof.last_entry_proof = None;
+    assert!(verify_state(&trust, &no_entry_proof).is_err());
+
+    // A key written at genesis and never since has no version: its genesis leaf proves it.
+    let genesis_only = chain
+        .harness
+        .state
+        .iter()
+        .map(|(k, _)| k.clone())
+        .find(|k| k.starts_with(b"k/") && chain.state_response(k, height).version_count == 0)
+        .expect("a genesis key without versions");
+    let (genesis_leaf, _) = chain.prove(&genesis_only, 0);
+    let proven = verify_state(&trust, &chain.state_response(&genesis_only, height))
+        .expect("genesis value verifies");
+    assert_eq!(proven.value, genesis_leaf);
+    assert!(proven.value.is_some());
+    // After one more block, the record still verifies at the new height.
+    chain.commit(vec![]);
+    verify_state(&trust, &chain.state_response(&key, chain.height())).expect("still verifies");
 }

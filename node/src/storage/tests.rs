@@ -265,7 +265,8 @@ fn an_invalid_genesis_writes_nothing() {
 fn proofs_at_every_height_verify_against_that_heights_root() {
     let dir = TempDir::new("storage-proofs");
     let (store, _harness) = genesis_store(&dir);
-    let key = b"c/r/proof-key".to_vec();
+    // A key with a leaf of its own: a history entry.
+    let key = yrd_chaincode::keys::history_entry(b"c/r/proof-key", 0);
     let mut roots = vec![store.tip().state_root];
     for value in [Some(b"one".to_vec()), Some(b"two".to_vec()), None] {
         let writes = WriteSet::from([(key.clone(), value)]);
@@ -293,6 +294,41 @@ fn proofs_at_every_height_verify_against_that_heights_root() {
     let header = store.certified_header(2).unwrap();
     let decoded = v1::BlockHeader::decode(header.header.as_slice()).unwrap();
     assert_eq!(decoded.state_root, roots[2].to_vec());
+}
+
+#[test]
+fn a_block_puts_a_records_history_entry_in_the_tree_and_not_the_record() {
+    let dir = TempDir::new("storage-tree-keys");
+    let (store, harness) = genesis_store(&dir);
+    // Genesis puts every authenticated key in the tree, records included.
+    let member = harness
+        .state
+        .iter()
+        .map(|(key, _)| key.clone())
+        .find(|key| key.starts_with(b"m/"))
+        .unwrap();
+    assert!(store.state_proof(&member, 0).unwrap().0.is_some());
+    let record = b"c/r/tree-key".to_vec();
+    let entry = yrd_chaincode::keys::history_entry(&record, 0);
+    let index = b"c/s/subject/tree-key".to_vec();
+    let writes = WriteSet::from([
+        (record.clone(), Some(b"record".to_vec())),
+        (entry.clone(), Some(b"entry".to_vec())),
+        (index.clone(), Some(Vec::new())),
+    ]);
+    store.commit_block(writes_block(&store, writes)).unwrap();
+    // The plain state holds all three; the tree the entry and the index only.
+    let state = store.state();
+    assert_eq!(state.get(&record), Some(b"record".to_vec()));
+    assert_eq!(store.state_proof(&record, 1).unwrap().0, None);
+    assert_eq!(
+        store.state_proof(&entry, 1).unwrap().0,
+        Some(b"entry".to_vec())
+    );
+    assert_eq!(store.state_proof(&index, 1).unwrap().0, Some(Vec::new()));
+    // A genesis record keeps its leaf until a block writes it, and after (stale, ignored by
+    // verifiers once the record has a version).
+    assert!(store.state_proof(&member, 1).unwrap().0.is_some());
 }
 
 #[test]

@@ -9,7 +9,9 @@
 //!
 //! Every version is kept, so a proof can be served for any committed height; nothing is pruned.
 //! The replay-protection index (`x/`) and the history counts (`h/c/`) are left out of the tree
-//! (`yrd_chaincode::keys::is_authenticated`).
+//! (`yrd_chaincode::keys::is_authenticated`), and so are a block's writes of versioned records,
+//! whose history entries prove them (`yrd_chaincode::keys::is_tree_key`); the genesis state
+//! puts every authenticated key in.
 //! The plain `state` column family stays the executor's fast view of the latest state; this
 //! tree is written in the same write batch, so the two never disagree after a crash.
 
@@ -273,9 +275,16 @@ impl Reader<'_> {
         let failed = |error: anyhow::Error| {
             StoreError::Corrupt(format!("state tree update at version {version}: {error:#}"))
         };
+        // Genesis puts every authenticated key in the tree; a block leaves out the records
+        // proven through their history entries (`yrd_chaincode::keys::is_tree_key`).
+        let in_tree = if version == 0 {
+            yrd_chaincode::keys::is_authenticated
+        } else {
+            yrd_chaincode::keys::is_tree_key
+        };
         let set: Vec<(KeyHash, Option<OwnedValue>)> = writes
             .iter()
-            .filter(|(key, _)| yrd_chaincode::keys::is_authenticated(key))
+            .filter(|(key, _)| in_tree(key))
             .map(|(key, value)| (key_hash(key), value.clone()))
             .collect();
         let (root, batch) = if !set.is_empty() && set.iter().all(|(_, value)| value.is_some()) {

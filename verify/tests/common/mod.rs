@@ -7,7 +7,7 @@ use ed25519_dalek::{Signer, SigningKey};
 use jmt::mock::MockTreeStore;
 use jmt::{KeyHash, Sha256Jmt};
 use prost::Message;
-use yrd_chaincode::keys::is_authenticated;
+use yrd_chaincode::keys::{is_authenticated, is_proven_by_history, is_tree_key};
 use yrd_chaincode::testkit::{Harness, CHAIN_ID};
 use yrd_chaincode::BlockOutcome;
 use yrd_consensus::{
@@ -190,7 +190,7 @@ impl Chain {
         let writes: Vec<(KeyHash, Option<Vec<u8>>)> = outcome
             .writes
             .iter()
-            .filter(|(k, _)| is_authenticated(k))
+            .filter(|(k, _)| is_tree_key(k))
             .map(|(k, v)| (key_hash(k), v.clone()))
             .collect();
         let (root, batch) = Sha256Jmt::new(&self.store)
@@ -269,30 +269,61 @@ impl Chain {
         (value, state_proof_from_jmt(&proof).expect("wire proof"))
     }
 
+    /// The number of versions of `key` at `height` (the first index without an entry) and the
+    /// absence proof of that entry.
+    pub fn count(&self, key: &[u8], height: u64) -> (u32, v1::StateProof) {
+        let mut count = 0;
+        loop {
+            let (entry, proof) = self.prove(&history_entry(key, count), height);
+            if entry.is_none() {
+                return (count, proof);
+            }
+            count += 1;
+        }
+    }
+
+    /// The value an encoded history entry holds.
+    pub fn entry_value(entry: &[u8]) -> Option<Vec<u8>> {
+        let decoded = v1::HistoryEntry::decode(entry).expect("entry");
+        (!decoded.deleted).then_some(decoded.value)
+    }
+
+    /// The state answer for `key` at `height`, as a node serves it: a versioned record with
+    /// versions by its count and latest entry, any other key by its own leaf.
     pub fn state_response(&self, key: &[u8], height: u64) -> v1::StateProofResponse {
-        let (value, proof) = self.prove(key, height);
-        v1::StateProofResponse {
+        let mut response = v1::StateProofResponse {
             key: key.to_vec(),
             height,
-            exists: value.is_some(),
-            value: value.unwrap_or_default(),
-            proof: Some(proof),
             header: Some(self.header(height)),
             validator_changes: self.changes_below(height),
+            ..v1::StateProofResponse::default()
+        };
+        let (count, count_proof) = self.count(key, height);
+        let value = if is_proven_by_history(key) && count > 0 {
+            let (entry, proof) = self.prove(&history_entry(key, count - 1), height);
+            let entry = entry.expect("latest entry");
+            let value = Self::entry_value(&entry);
+            response.last_entry = entry;
+            response.last_entry_proof = Some(proof);
+            value
+        } else {
+            let (value, proof) = self.prove(key, height);
+            response.proof = Some(proof);
+            value
+        };
+        if is_proven_by_history(key) {
+            response.version_count = count;
+            response.count_proof = Some(count_proof);
         }
+        response.exists = value.is_some();
+        response.value = value.unwrap_or_default();
+        response
     }
 
     /// Versions `from ..` of `key` at `height`, as a node serves them.
     pub fn history_response(&self, key: &[u8], height: u64, from: u32) -> v1::HistoryResponse {
         // The count: the first index without an entry; its absence proof proves it.
-        let mut count = 0;
-        let count_proof = loop {
-            let (entry, proof) = self.prove(&history_entry(key, count), height);
-            if entry.is_none() {
-                break proof;
-            }
-            count += 1;
-        };
+        let (count, count_proof) = self.count(key, height);
         let versions = (from..count)
             .map(|index| {
                 let (entry, entry_proof) = self.prove(&history_entry(key, index), height);
@@ -319,7 +350,14 @@ impl Chain {
                 }
             })
             .collect();
-        let (value, value_proof) = self.prove(key, height);
+        // A versioned record with versions: its latest version holds the value.
+        let (value, value_proof) = if is_proven_by_history(key) && count > 0 {
+            let (entry, _) = self.prove(&history_entry(key, count - 1), height);
+            (Self::entry_value(&entry.expect("latest entry")), None)
+        } else {
+            let (value, proof) = self.prove(key, height);
+            (value, Some(proof))
+        };
         v1::HistoryResponse {
             key: key.to_vec(),
             height,
@@ -329,7 +367,7 @@ impl Chain {
             versions,
             exists: value.is_some(),
             value: value.unwrap_or_default(),
-            value_proof: Some(value_proof),
+            value_proof,
             validator_changes: self.changes_below(height),
             last_entry: Vec::new(),
             last_entry_proof: None,
