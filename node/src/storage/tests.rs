@@ -1073,3 +1073,20 @@ fn append_only_families_skip_bottommost_rewrites_and_the_others_keep_them() {
         );
     }
 }
+
+#[test]
+fn every_family_compacts_into_small_levels_and_files() {
+    let dir = TempDir::new("storage-levels");
+    let (_store, _harness) = genesis_store(&dir);
+    for family in COLUMN_FAMILIES {
+        let options = persisted_family_options(dir.path(), family);
+        assert!(
+            options.contains(&format!("max_bytes_for_level_base={LEVEL_BASE_BYTES}")),
+            "{family}"
+        );
+        assert!(
+            options.contains(&format!("target_file_size_base={TARGET_FILE_BYTES}")),
+            "{family}"
+        );
+    }
+}
