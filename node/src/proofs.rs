@@ -116,8 +116,6 @@ impl ProofService {
         Ok(low)
     }
 
-    /// The history entry of version `index` of `key`, counted at `height`, with its proof
-    /// against that height's state root.
     /// The number of versions of `key` at `height`, with the proof that the entry of that
     /// number is absent. Versions are numbered without gaps: entry `n` absent proves a count
     /// of `n`, with entry `n - 1` present.
@@ -139,6 +137,8 @@ impl ProofService {
         Ok((version_count, count_proof))
     }
 
+    /// The history entry of version `index` of `key`, counted at `height`, with its proof
+    /// against that height's state root.
     fn entry_proof(
         &self,
         key: &[u8],
