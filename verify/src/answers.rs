@@ -326,22 +326,12 @@ fn verify_latest_entry(
     entry: &[u8],
     proof: Option<&v1::StateProof>,
 ) -> Result<v1::HistoryEntry, VerifyError> {
-    if entry.len() > HISTORY_ENTRY_BYTES_MAX {
-        return Err(VerifyError::TooLarge {
-            what: "last_entry",
-            found: entry.len(),
-            max: HISTORY_ENTRY_BYTES_MAX,
-        });
-    }
+    let decoded = decode_entry(entry, "last_entry")?;
     let proof = proof.ok_or(VerifyError::Missing {
         what: "last_entry_proof (the answer does not otherwise hold the latest version)",
     })?;
     verify_state_proof(root, &history_entry(key, last), Some(entry), proof)
         .context("last_entry_proof")?;
-    let decoded = v1::HistoryEntry::decode(entry).map_err(|error| VerifyError::Malformed {
-        what: "last_entry",
-        reason: error.to_string(),
-    })?;
     if decoded.index != last {
         return Err(VerifyError::Mismatch {
             what: "last_entry index",
@@ -349,12 +339,29 @@ fn verify_latest_entry(
             found: decoded.index.to_string(),
         });
     }
-    if decoded.deleted && !decoded.value.is_empty() {
-        return Err(VerifyError::Inconsistent(
-            "last_entry is a deletion but carries a value".to_owned(),
-        ));
-    }
     Ok(decoded)
+}
+
+/// An encoded history entry (`what` names it in errors): bounded, decoded, and a deletion
+/// carries no value.
+fn decode_entry(bytes: &[u8], what: &'static str) -> Result<v1::HistoryEntry, VerifyError> {
+    if bytes.len() > HISTORY_ENTRY_BYTES_MAX {
+        return Err(VerifyError::TooLarge {
+            what,
+            found: bytes.len(),
+            max: HISTORY_ENTRY_BYTES_MAX,
+        });
+    }
+    let entry = v1::HistoryEntry::decode(bytes).map_err(|error| VerifyError::Malformed {
+        what,
+        reason: error.to_string(),
+    })?;
+    if entry.deleted && !entry.value.is_empty() {
+        return Err(VerifyError::Inconsistent(format!(
+            "{what} is a deletion but carries a value"
+        )));
+    }
+    Ok(entry)
 }
 
 /// The claimed value of a versioned record is the one its latest version holds.
@@ -395,19 +402,7 @@ fn verify_version(
     version: &v1::RecordVersion,
 ) -> Result<ProvenVersion, VerifyError> {
     // The entry, bounded, decoded, at its index, and in the state of the answer's height.
-    if version.entry.len() > HISTORY_ENTRY_BYTES_MAX {
-        return Err(VerifyError::TooLarge {
-            what: "history entry",
-            found: version.entry.len(),
-            max: HISTORY_ENTRY_BYTES_MAX,
-        });
-    }
-    let entry = v1::HistoryEntry::decode(version.entry.as_slice()).map_err(|error| {
-        VerifyError::Malformed {
-            what: "history entry",
-            reason: error.to_string(),
-        }
-    })?;
+    let entry = decode_entry(&version.entry, "history entry")?;
     if let Some(expected) = expected_index {
         if entry.index != expected {
             return Err(VerifyError::Mismatch {
@@ -450,11 +445,6 @@ fn verify_provenance(
     let provenance = entry.provenance.as_ref().ok_or(VerifyError::Missing {
         what: "entry provenance",
     })?;
-    if entry.deleted && !entry.value.is_empty() {
-        return Err(VerifyError::Inconsistent(
-            "entry is a deletion but carries a value".to_owned(),
-        ));
-    }
     if provenance.height == 0 || provenance.height > answer.height() {
         return Err(VerifyError::Inconsistent(format!(
             "provenance height {} is not within 1 ..= {}",
