@@ -179,7 +179,9 @@ impl Service {
                 .message_id_fn(|message: &gossipsub::Message| {
                     // One id per publish (author, sequence number, bytes): copies of one publish
                     // arriving over several paths are dropped, while a deliberate re-send of the same
-                    // bytes (the consensus rebroadcast after a stall) is delivered again.
+                    // bytes (the consensus rebroadcast after a stall) is delivered again. Transaction
+                    // batches are received without their author and sequence number (validation
+                    // `None`), so their id is that of the bytes: a batch is never sent twice.
                     let mut hasher = Sha256::new();
                     if let Some(source) = &message.source {
                         hasher.update(source.to_bytes());
