@@ -70,9 +70,9 @@ struct Args {
     /// Number of closed-loop workers.
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
-    /// Every this many seconds of the window, prints the committed throughput, validator CPU
-    /// per transaction and largest resident memory of that interval (to stderr, and as
-    /// `intervals` in the JSON); 0 for none. For long runs, to see the trend.
+    /// Every this many seconds of the window, prints the committed throughput and validator CPU
+    /// per transaction of that interval, and the largest validator's resident memory as it ends
+    /// (to stderr, and as `intervals` in the JSON); 0 for none. For long runs, to see the trend.
     #[arg(long, default_value_t = 0)]
     interval_secs: u64,
     /// Prints the result as one JSON object.
@@ -324,8 +324,10 @@ async fn track_commits(
 }
 
 /// Every `secs` seconds until `stop` fires (never when `secs` is 0): the seconds since the
-/// start, committed transactions per second, validator CPU seconds per committed transaction
-/// and the largest validator resident memory of the interval, printed to stderr and returned.
+/// start, committed transactions per second and validator CPU seconds per committed
+/// transaction over the interval, and the largest validator's resident memory as it ends (a
+/// reading, not a maximum over the interval: `rss_mib_max` of the run is that), printed to
+/// stderr and returned.
 async fn report_intervals(
     secs: u64,
     pids: Vec<u32>,
