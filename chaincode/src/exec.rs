@@ -16,7 +16,7 @@ use yrd_proto::signing::{Hash, PublicKeyBytes, VerifiedTransaction};
 use yrd_proto::v1::{self, ReasonCode};
 
 use crate::keys;
-use crate::state::{Overlay, StateRead, StateScan, WriteSet};
+use crate::state::{Overlay, ReadCache, StateRead, StateScan, WriteSet};
 use crate::transaction::{Action, Role, Transaction};
 use crate::uscc::Uscc;
 use crate::{credit, funds, members, receivables};
@@ -489,7 +489,8 @@ pub fn execute_block<S: StateScan>(
             max: BLOCK_TRANSACTIONS_MAX,
         });
     }
-    let mut block_overlay: Overlay<'_, dyn StateRead> = Overlay::new(state);
+    let cached = ReadCache::new(state as &dyn StateRead);
+    let mut block_overlay: Overlay<'_, dyn StateRead> = Overlay::new(&cached);
     members::begin_block(&mut block_overlay, block)?;
     prune_expired(state, block, &mut block_overlay)?;
     let validators = members::current_validator_keys(&block_overlay)?;
@@ -517,7 +518,8 @@ pub fn dry_run<S: StateScan>(
     block: &BlockContext,
     transactions: &[VerifiedTransaction],
 ) -> Result<Vec<v1::Receipt>, ChaincodeError> {
-    let mut block_overlay: Overlay<'_, dyn StateRead> = Overlay::new(state);
+    let cached = ReadCache::new(state as &dyn StateRead);
+    let mut block_overlay: Overlay<'_, dyn StateRead> = Overlay::new(&cached);
     members::begin_block(&mut block_overlay, block)?;
     prune_expired(state, block, &mut block_overlay)?;
     let validators = members::current_validator_keys(&block_overlay)?;

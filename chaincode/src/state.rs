@@ -3,7 +3,8 @@
 //!
 //! Invariant: iteration is always in ascending key order; nothing depends on hash-map order.
 
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
 
 /// Reads of the ledger state.
 pub trait StateRead {
@@ -150,6 +151,65 @@ impl<S: StateRead + ?Sized> StateRead for Overlay<'_, S> {
     }
 }
 
+/// Most reads a [`ReadCache`] keeps; reads past it go to the base every time. A block's
+/// execution or an admission batch reads a few thousand keys.
+pub const READ_CACHE_ENTRIES_MAX: usize = 16_384;
+
+/// Remembers the reads of a base state that does not change while the cache lives: the state
+/// a block executes on, or the committed state an admission batch is dry-run against. The
+/// transactions of a block read the same few records again and again (the signers' key and
+/// member records, the validator set, a fund), each a RocksDB lookup through every level.
+/// Writes never reach the base (they stay in the [`Overlay`] above the cache), so a cached
+/// read is always the base's answer. Bounded by [`READ_CACHE_ENTRIES_MAX`] entries.
+pub struct ReadCache<'a, S: ?Sized> {
+    base: &'a S,
+    reads: RefCell<HashMap<Vec<u8>, Option<Vec<u8>>>>,
+}
+
+impl<'a, S: StateRead + ?Sized> ReadCache<'a, S> {
+    /// An empty cache over `base`.
+    pub fn new(base: &'a S) -> Self {
+        Self {
+            base,
+            reads: RefCell::new(HashMap::new()),
+        }
+    }
+
+    /// How many reads are kept.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.reads.borrow().len()
+    }
+
+    /// Whether no read is kept.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.reads.borrow().is_empty()
+    }
+}
+
+impl<S: ?Sized> std::fmt::Debug for ReadCache<'_, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadCache")
+            .field("reads", &self.reads.borrow().len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: StateRead + ?Sized> StateRead for ReadCache<'_, S> {
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        if let Some(value) = self.reads.borrow().get(key) {
+            return value.clone();
+        }
+        let value = self.base.get(key);
+        let mut reads = self.reads.borrow_mut();
+        if reads.len() < READ_CACHE_ENTRIES_MAX {
+            reads.insert(key.to_vec(), value.clone());
+        }
+        value
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,5 +231,68 @@ mod tests {
         assert_eq!(base.scan_range(b"a", b"b", 10).len(), 1);
         assert_eq!(base.scan_range(b"a", b"c", 10).len(), 2);
         assert_eq!(base.scan_range(b"b", b"a", 10).len(), 0);
+    }
+
+    /// Counts the reads that reach it.
+    struct Counting<'a> {
+        state: &'a MemoryState,
+        reads: std::cell::Cell<usize>,
+    }
+
+    impl StateRead for Counting<'_> {
+        fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+            self.reads.set(self.reads.get() + 1);
+            self.state.get(key)
+        }
+    }
+
+    #[test]
+    fn a_read_cache_answers_as_its_base_and_reads_each_key_once() {
+        let mut state = MemoryState::new();
+        state.apply(&WriteSet::from([(b"a".to_vec(), Some(b"1".to_vec()))]));
+        let base = Counting {
+            state: &state,
+            reads: std::cell::Cell::new(0),
+        };
+        let cache = ReadCache::new(&base);
+        for _ in 0..3 {
+            assert_eq!(cache.get(b"a"), Some(b"1".to_vec()));
+            assert_eq!(cache.get(b"missing"), None);
+        }
+        assert_eq!(
+            base.reads.get(),
+            2,
+            "a repeated read, present or absent, is answered from the cache"
+        );
+        assert_eq!(cache.len(), 2);
+
+        // Writes stay in the overlay above the cache, so a later read of the cache still
+        // gives the base's value.
+        let mut overlay = Overlay::new(&cache);
+        overlay.put(b"a".to_vec(), b"2".to_vec());
+        overlay.put(b"missing".to_vec(), b"3".to_vec());
+        assert_eq!(overlay.get(b"a"), Some(b"2".to_vec()));
+        assert_eq!(overlay.get(b"missing"), Some(b"3".to_vec()));
+        assert_eq!(cache.get(b"a"), Some(b"1".to_vec()));
+    }
+
+    #[test]
+    fn a_read_cache_stops_keeping_reads_at_its_bound() {
+        let state = MemoryState::new();
+        let base = Counting {
+            state: &state,
+            reads: std::cell::Cell::new(0),
+        };
+        let cache = ReadCache::new(&base);
+        for index in 0..READ_CACHE_ENTRIES_MAX + 10 {
+            assert_eq!(cache.get(&index.to_be_bytes()), None);
+        }
+        assert_eq!(cache.len(), READ_CACHE_ENTRIES_MAX);
+        let reads = base.reads.get();
+        // A key past the bound is read from the base every time; a kept one is not.
+        assert_eq!(cache.get(&(READ_CACHE_ENTRIES_MAX + 5).to_be_bytes()), None);
+        assert_eq!(base.reads.get(), reads + 1);
+        assert_eq!(cache.get(&0usize.to_be_bytes()), None);
+        assert_eq!(base.reads.get(), reads + 1);
     }
 }

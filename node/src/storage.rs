@@ -453,28 +453,19 @@ fn synced() -> WriteOptions {
 }
 
 /// The database and column-family options; see the module doc for why.
+/// The column families that get no bloom filter, because no read of theirs would skip a file by
+/// it. Tree values are read only by reverse seeks, which no whole-key filter serves. Tree nodes
+/// and blocks are read by keys they hold (the key a parent node names, a height at or below the
+/// tip), and their keys grow with the height, so each key lies in the key range of one file
+/// only, which RocksDB picks by the files' bounds without a filter. A filter there would only
+/// cost its building at every flush and compaction, a check at every read, and block cache
+/// that data blocks could use.
+const UNFILTERED_FAMILIES: [&str; 3] = [CF_BLOCKS, tree::CF_JMT_NODES, tree::CF_JMT_VALUES];
+
 fn options() -> (Options, Vec<ColumnFamilyDescriptor>) {
     let cache = Cache::new_lru_cache(BLOCK_CACHE_BYTES);
-    let mut table = BlockBasedOptions::default();
-    table.set_block_cache(&cache);
-    // Index and filter blocks count against the cache, so memory stays bounded as data grows.
-    // They are partitioned (a small top level per table, pinned, over 4 KB partitions loaded on
-    // demand) and cached at high priority: whole index and filter blocks of a large table run
-    // to hundreds of KB, and once the tree nodes' data blocks pushed them out of the cache,
-    // every state read re-read and re-checksummed them (execution of a block slowed from 20 ms
-    // to 700 ms after 90 s at 1,800 tx/s).
-    table.set_cache_index_and_filter_blocks(true);
-    table.set_cache_index_and_filter_blocks_with_high_priority(true);
-    table.set_pin_l0_filter_and_index_blocks_in_cache(true);
-    table.set_index_type(BlockBasedIndexType::TwoLevelIndexSearch);
-    table.set_partition_filters(true);
-    table.set_metadata_block_size(METADATA_BLOCK_BYTES);
-    table.set_pin_top_level_index_and_filter(true);
-    // Most lookups are point lookups by hash or height: a bloom filter per table, and a hash
-    // index in each data block, so a lookup finds its key without a binary search.
-    table.set_bloom_filter(10.0, false);
-    table.set_data_block_index_type(DataBlockIndexType::BinaryAndHash);
-    table.set_data_block_hash_ratio(0.75);
+    let table = table_options(&cache, true);
+    let unfiltered = table_options(&cache, false);
 
     let mut column = Options::default();
     column.set_compression_type(DBCompressionType::Lz4);
@@ -499,22 +490,50 @@ fn options() -> (Options, Vec<ColumnFamilyDescriptor>) {
     db.set_keep_log_file_num(INFO_LOG_FILES_MAX);
     db.set_max_log_file_size(INFO_LOG_FILE_BYTES_MAX);
 
-    // Tree nodes are mostly hashes, which do not compress: LZ4 would only cost CPU.
-    let mut hashes = column.clone();
-    hashes.set_compression_type(DBCompressionType::None);
-    hashes.set_bottommost_compression_type(DBCompressionType::None);
     let families = COLUMN_FAMILIES
         .iter()
         .map(|name| {
-            let options = if *name == tree::CF_JMT_NODES {
-                hashes.clone()
-            } else {
-                column.clone()
-            };
+            let mut options = column.clone();
+            if UNFILTERED_FAMILIES.contains(name) {
+                options.set_block_based_table_factory(&unfiltered);
+            }
+            // Tree nodes are mostly hashes, which do not compress: LZ4 would only cost CPU.
+            if *name == tree::CF_JMT_NODES {
+                options.set_compression_type(DBCompressionType::None);
+                options.set_bottommost_compression_type(DBCompressionType::None);
+            }
             ColumnFamilyDescriptor::new(*name, options)
         })
         .collect();
     (db, families)
+}
+
+/// The table options of every family, sharing one block cache; `bloom` adds a bloom filter.
+fn table_options(cache: &Cache, bloom: bool) -> BlockBasedOptions {
+    let mut table = BlockBasedOptions::default();
+    table.set_block_cache(cache);
+    // Index and filter blocks count against the cache, so memory stays bounded as data grows.
+    // They are partitioned (a small top level per table, pinned, over 4 KB partitions loaded on
+    // demand) and cached at high priority: whole index and filter blocks of a large table run
+    // to hundreds of KB, and once the tree nodes' data blocks pushed them out of the cache,
+    // every state read re-read and re-checksummed them (execution of a block slowed from 20 ms
+    // to 700 ms after 90 s at 1,800 tx/s).
+    table.set_cache_index_and_filter_blocks(true);
+    table.set_cache_index_and_filter_blocks_with_high_priority(true);
+    table.set_pin_l0_filter_and_index_blocks_in_cache(true);
+    table.set_index_type(BlockBasedIndexType::TwoLevelIndexSearch);
+    table.set_partition_filters(true);
+    table.set_metadata_block_size(METADATA_BLOCK_BYTES);
+    table.set_pin_top_level_index_and_filter(true);
+    // Most lookups are point lookups by hash or height: a bloom filter per table (except in
+    // `UNFILTERED_FAMILIES`), and a hash index in each data block, so a lookup finds its key
+    // without a binary search.
+    if bloom {
+        table.set_bloom_filter(10.0, false);
+    }
+    table.set_data_block_index_type(DataBlockIndexType::BinaryAndHash);
+    table.set_data_block_hash_ratio(0.75);
+    table
 }
 
 fn decode_genesis(bytes: &[u8]) -> Result<v1::Genesis, StoreError> {

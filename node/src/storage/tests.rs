@@ -1034,8 +1034,13 @@ fn a_staged_block_reads_scans_and_roots_as_if_written() {
     assert!(store.commit_staged(stale).is_err());
 }
 
-/// The options RocksDB last persisted for `family`, from the newest `OPTIONS-*` file.
+/// The options RocksDB last persisted for `family`.
 fn persisted_family_options(dir: &Path, family: &str) -> String {
+    persisted_section(dir, &format!("[CFOptions \"{family}\"]"))
+}
+
+/// The section under `header` of the newest `OPTIONS-*` file RocksDB wrote in `dir`.
+fn persisted_section(dir: &Path, header: &str) -> String {
     let newest = std::fs::read_dir(dir)
         .unwrap()
         .map(|entry| entry.unwrap().file_name().into_string().unwrap())
@@ -1043,8 +1048,7 @@ fn persisted_family_options(dir: &Path, family: &str) -> String {
         .max_by_key(|name| name["OPTIONS-".len()..].parse::<u64>().unwrap_or(0))
         .expect("an options file");
     let text = std::fs::read_to_string(dir.join(newest)).unwrap();
-    let header = format!("[CFOptions \"{family}\"]");
-    let start = text.find(&header).expect("the family's section");
+    let start = text.find(header).expect("the section");
     let rest = &text[start + header.len()..];
     rest[..rest.find("\n[").unwrap_or(rest.len())].to_owned()
 }
@@ -1089,4 +1093,27 @@ fn every_family_compacts_into_small_levels_and_files() {
             "{family}"
         );
     }
+}
+
+#[test]
+fn only_families_read_by_keys_they_may_lack_have_bloom_filters() {
+    let dir = TempDir::new("storage-filters");
+    let (_store, _harness) = genesis_store(&dir);
+    for family in COLUMN_FAMILIES {
+        let table = persisted_table_options(dir.path(), family);
+        let filtered = table.contains("filter_policy=bloomfilter");
+        assert_eq!(
+            filtered,
+            !UNFILTERED_FAMILIES.contains(&family),
+            "{family}: {table}"
+        );
+    }
+    for family in [CF_STATE, CF_TRANSACTIONS, CF_BLOCK_HASHES] {
+        assert!(!UNFILTERED_FAMILIES.contains(&family), "{family}");
+    }
+}
+
+/// The block-based table options RocksDB last persisted for `family`.
+fn persisted_table_options(dir: &Path, family: &str) -> String {
+    persisted_section(dir, &format!("[TableOptions/BlockBasedTable \"{family}\"]"))
 }
