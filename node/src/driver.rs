@@ -54,6 +54,8 @@ const GOSSIP_BATCH_TRANSACTIONS_MAX: usize = 1_024;
 const TICK_MS: u64 = 20;
 /// Without progress for this long, the driver re-sends its messages and asks peers for blocks.
 const STALL_MS: u64 = 2_000;
+/// Period of the storage log line (files, their memory, the block cache), ms.
+const STORAGE_LOG_MS: u64 = 60_000;
 
 /// Why the driver stopped.
 #[derive(Debug, thiserror::Error)]
@@ -739,6 +741,23 @@ impl Driver {
         Ok(())
     }
 
+    /// Logs what the database holds on disk and in memory.
+    fn log_storage(&self) {
+        match self.shared.store.stats() {
+            Ok(stats) => info!(
+                table_files = stats.table_files,
+                table_files_mib = stats.table_files_bytes >> 20,
+                open_files_max = stats.open_files_max,
+                table_readers_kib = stats.table_readers_bytes >> 10,
+                memtables_kib = stats.memtables_bytes >> 10,
+                block_cache_kib = stats.block_cache_bytes >> 10,
+                block_cache_pinned_kib = stats.block_cache_pinned_bytes >> 10,
+                "storage"
+            ),
+            Err(error) => warn!(%error, "reading the storage statistics failed"),
+        }
+    }
+
     /// Writes the staged block, if any, and has it made durable and announced.
     fn write_staged(&mut self) -> Result<(), DriverError> {
         let Some(staged) = self.staged.take() else {
@@ -972,6 +991,7 @@ impl Driver {
         let mut tick = tokio::time::interval(Duration::from_millis(TICK_MS));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_sync = Instant::now();
+        let mut last_storage_log = Instant::now();
         let admitted = self.shared.admission.admitted();
         let (synced_tx, mut synced_rx) = mpsc::channel(1);
         loop {
@@ -1002,6 +1022,10 @@ impl Driver {
                 }
                 _ = tick.tick() => {
                     self.answer_waiting_value()?;
+                    if last_storage_log.elapsed() >= Duration::from_millis(STORAGE_LOG_MS) {
+                        last_storage_log = Instant::now();
+                        self.log_storage();
+                    }
                     let stalled = self.last_progress.elapsed() >= Duration::from_millis(STALL_MS);
                     let behind = self.highest_seen > self.shared.store.tip().height + 1;
                     let observer = self.consensus.is_none();

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use tokio::sync::{broadcast, watch};
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::admission::AdmissionQueue;
 use crate::config::{parse_key_hex, GenesisFile, NodeConfig};
@@ -16,7 +16,7 @@ use crate::keyfile;
 use crate::mempool::Mempool;
 use crate::network::{self, BlockSource, NetworkConfig};
 use crate::rpc;
-use crate::storage::Store;
+use crate::storage::{self, Store};
 
 /// Committed heights buffered for subscribers (waiting clients, block streams).
 const COMMIT_NOTICES: usize = 1_024;
@@ -42,6 +42,13 @@ pub async fn run(path: &Path) -> anyhow::Result<()> {
     let config = NodeConfig::load(path)?;
     let key = keyfile::read(&config.key_file)?;
     let genesis = GenesisFile::load(&config.genesis)?;
+    match storage::raise_file_limit() {
+        Ok(limit) => info!(?limit, "open-file limit"),
+        Err(error) => warn!(
+            %error,
+            "could not raise the open-file limit: RocksDB keeps fewer table files open"
+        ),
+    }
     let store = Arc::new(
         Store::open(&config.data_dir)
             .with_context(|| format!("opening {}", config.data_dir.display()))?,

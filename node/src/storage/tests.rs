@@ -1117,3 +1117,46 @@ fn only_families_read_by_keys_they_may_lack_have_bloom_filters() {
 fn persisted_table_options(dir: &Path, family: &str) -> String {
     persisted_section(dir, &format!("[TableOptions/BlockBasedTable \"{family}\"]"))
 }
+
+#[test]
+fn the_open_files_budget_leaves_descriptors_for_the_rest_and_stays_within_its_bounds() {
+    assert_eq!(open_files_budget(Some(256)), OPEN_FILES_MIN);
+    assert_eq!(open_files_budget(Some(1_024)), OPEN_FILES_MIN);
+    assert_eq!(open_files_budget(Some(4_096)), 3_072);
+    assert_eq!(open_files_budget(Some(1 << 20)), OPEN_FILES_MAX);
+    assert_eq!(open_files_budget(None), OPEN_FILES_MAX);
+}
+
+#[test]
+fn raising_the_file_limit_never_lowers_it() {
+    let before = file_limit();
+    let after = raise_file_limit().expect("raising the soft limit within the hard one");
+    assert_eq!(after, file_limit());
+    match (before, after) {
+        (Some(before), Some(after)) => assert!(after >= before, "{before} -> {after}"),
+        (None, after) => assert_eq!(after, None),
+        (Some(before), None) => panic!("{before} became unlimited"),
+    }
+}
+
+#[test]
+fn the_store_opens_with_its_open_files_budget_and_reports_its_memory() {
+    let dir = TempDir::new("storage-stats");
+    let (store, _harness) = genesis_store(&dir);
+    let budget = open_files_budget(file_limit());
+    assert!(
+        persisted_section(dir.path(), "[DBOptions]").contains(&format!("max_open_files={budget}"))
+    );
+    let stats = store.stats().unwrap();
+    assert_eq!(stats.open_files_max, budget);
+    assert!(
+        stats.memtables_bytes > 0,
+        "genesis is in the memtables: {stats:?}"
+    );
+    assert_eq!(stats.table_files, 0, "nothing flushed yet: {stats:?}");
+    store.db.flush_cf(store.cf(CF_STATE).unwrap()).unwrap();
+    let flushed = store.stats().unwrap();
+    assert_eq!(flushed.table_files, 1, "{flushed:?}");
+    assert!(flushed.table_files_bytes > 0, "{flushed:?}");
+    assert!(flushed.table_readers_bytes > 0, "{flushed:?}");
+}
