@@ -430,6 +430,9 @@ struct Chain {
     tip: ChainTip,
 }
 
+/// RocksDB's levels per column family (its default `num_levels`).
+const LEVELS: usize = 7;
+
 /// What the database holds on disk and in memory ([`Store::stats`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct StorageStats {
@@ -1073,13 +1076,7 @@ impl Store {
     ///
     /// If RocksDB cannot list its files or answer a property.
     pub fn stats(&self) -> Result<StorageStats, StoreError> {
-        let files = self
-            .db
-            .live_files()
-            .map_err(|error| rocks("list the table files", error))?;
         let mut stats = StorageStats {
-            table_files: files.len(),
-            table_files_bytes: files.iter().map(|file| file.size as u64).sum(),
             open_files_max: self.open_files,
             ..StorageStats::default()
         };
@@ -1091,6 +1088,11 @@ impl Store {
                     .map_err(|error| rocks(&format!("read {property} of {name}"), error))
                     .map(Option::unwrap_or_default)
             };
+            for level in 0..LEVELS {
+                let files = property(&format!("rocksdb.num-files-at-level{level}"))?;
+                stats.table_files += usize::try_from(files).unwrap_or(usize::MAX);
+            }
+            stats.table_files_bytes += property("rocksdb.live-sst-files-size")?;
             stats.table_readers_bytes += property("rocksdb.estimate-table-readers-mem")?;
             stats.memtables_bytes += property("rocksdb.cur-size-all-mem-tables")?;
         }
