@@ -114,6 +114,23 @@ struct Commits {
     rejected: u64,
     /// Why the stream ended early, if it did.
     failure: Option<String>,
+    /// When each block arrived, with its height, in order.
+    blocks: Vec<(Instant, u64)>,
+}
+
+/// The longest wait between two consecutive blocks that both arrived within `from..=to`, and
+/// the height of the block that ended it: a stall shows here, and the height says where to look
+/// in the validators' logs.
+fn largest_block_gap(
+    blocks: &[(Instant, u64)],
+    from: Instant,
+    to: Instant,
+) -> Option<(Duration, u64)> {
+    blocks
+        .windows(2)
+        .filter(|pair| pair[0].0 >= from && pair[1].0 <= to)
+        .map(|pair| (pair[1].0.saturating_duration_since(pair[0].0), pair[1].1))
+        .max_by_key(|(gap, _)| *gap)
 }
 
 /// The figures of a run.
@@ -172,6 +189,8 @@ const HUMAN_ORDER: &[(&str, &str)] = &[
     ("latency_ms_p50", "ms"),
     ("latency_ms_p99", "ms"),
     ("rss_mib_max", "MiB"),
+    ("block_gap_ms_max", "ms"),
+    ("block_gap_height", ""),
     ("validator_cpu_seconds", "s"),
     ("cpu_seconds_per_tx", "s"),
     ("signature_batch_verify_per_sec", "sig/s"),
@@ -297,6 +316,12 @@ async fn track_commits(
             message = stream.message() => match message {
                 Ok(Some(block)) => {
                     let arrived = Instant::now();
+                    let height = block
+                        .block
+                        .as_ref()
+                        .and_then(|block| block.header.as_ref())
+                        .map_or(0, |header| header.height);
+                    commits.blocks.push((arrived, height));
                     for receipt in &block.receipts {
                         let Ok(hash) = <[u8; 32]>::try_from(receipt.tx_hash.as_slice()) else {
                             continue;
@@ -617,6 +642,7 @@ async fn run(args: &Args, processes: &mut Processes) -> anyhow::Result<Report> {
         }
     }
     latencies.sort_by(f64::total_cmp);
+    let block_gap = largest_block_gap(&commits.blocks, window_start, window_end);
     let committed_total = commits.seen.len() as u64;
     let cpu_seconds = cpu_after.saturating_sub(cpu_before) as f64 / clock_ticks as f64;
     let json = serde_json::json!({
@@ -628,6 +654,8 @@ async fn run(args: &Args, processes: &mut Processes) -> anyhow::Result<Report> {
         "latency_ms_p50": round3(quantile(&latencies, 0.50)),
         "latency_ms_p99": round3(quantile(&latencies, 0.99)),
         "rss_mib_max": round3(rss_max_kib as f64 / 1024.0),
+        "block_gap_ms_max": block_gap.map(|(gap, _)| round3(gap.as_secs_f64() * 1000.0)),
+        "block_gap_height": block_gap.map(|(_, height)| height),
         "cpu_seconds_per_tx": if committed_in_window == 0 {
             serde_json::Value::Null
         } else {
@@ -646,4 +674,33 @@ async fn run(args: &Args, processes: &mut Processes) -> anyhow::Result<Report> {
         "intervals": intervals,
     });
     Ok(Report { json })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_largest_block_gap_is_the_longest_wait_within_the_window() {
+        let start = Instant::now();
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        let blocks = [
+            (at(0), 1),
+            (at(900), 2), // a 900 ms wait that starts before the window
+            (at(1_000), 3),
+            (at(1_400), 4),
+            (at(1_500), 5),
+            (at(3_000), 6), // a 1,500 ms wait that ends after the window
+        ];
+        assert_eq!(
+            largest_block_gap(&blocks, at(500), at(2_000)),
+            Some((Duration::from_millis(400), 4))
+        );
+        assert_eq!(
+            largest_block_gap(&blocks, at(0), at(3_000)),
+            Some((Duration::from_millis(1_500), 6))
+        );
+        assert_eq!(largest_block_gap(&blocks, at(1_600), at(2_000)), None);
+        assert_eq!(largest_block_gap(&[], at(0), at(1)), None);
+    }
 }
