@@ -1081,32 +1081,28 @@ impl Store {
             ..StorageStats::default()
         };
         for name in COLUMN_FAMILIES {
-            let family = self.cf(name)?;
-            let property = |property: &str| {
-                self.db
-                    .property_int_value_cf(family, property)
-                    .map_err(|error| rocks(&format!("read {property} of {name}"), error))
-                    .map(Option::unwrap_or_default)
-            };
             for level in 0..LEVELS {
-                let files = property(&format!("rocksdb.num-files-at-level{level}"))?;
+                let files = self.property(name, &format!("rocksdb.num-files-at-level{level}"))?;
                 stats.table_files += usize::try_from(files).unwrap_or(usize::MAX);
             }
-            stats.table_files_bytes += property("rocksdb.live-sst-files-size")?;
-            stats.table_readers_bytes += property("rocksdb.estimate-table-readers-mem")?;
-            stats.memtables_bytes += property("rocksdb.cur-size-all-mem-tables")?;
+            stats.table_files_bytes += self.property(name, "rocksdb.live-sst-files-size")?;
+            stats.table_readers_bytes +=
+                self.property(name, "rocksdb.estimate-table-readers-mem")?;
+            stats.memtables_bytes += self.property(name, "rocksdb.cur-size-all-mem-tables")?;
         }
-        // One block cache serves every family.
-        let family = self.cf(CF_STATE)?;
-        let cache = |property: &str| {
-            self.db
-                .property_int_value_cf(family, property)
-                .map_err(|error| rocks(&format!("read {property}"), error))
-                .map(Option::unwrap_or_default)
-        };
-        stats.block_cache_bytes = cache("rocksdb.block-cache-usage")?;
-        stats.block_cache_pinned_bytes = cache("rocksdb.block-cache-pinned-usage")?;
+        // One block cache serves every family: any family answers for it.
+        stats.block_cache_bytes = self.property(CF_STATE, "rocksdb.block-cache-usage")?;
+        stats.block_cache_pinned_bytes =
+            self.property(CF_STATE, "rocksdb.block-cache-pinned-usage")?;
         Ok(stats)
+    }
+
+    /// RocksDB's integer `property` of column family `name`, 0 if it has none.
+    fn property(&self, name: &'static str, property: &str) -> Result<u64, StoreError> {
+        self.db
+            .property_int_value_cf(self.cf(name)?, property)
+            .map_err(|error| rocks(&format!("read {property} of {name}"), error))
+            .map(Option::unwrap_or_default)
     }
 
     /// The committed block at `height`, `None` if not stored (the genesis has no block).
