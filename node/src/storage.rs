@@ -53,8 +53,10 @@
 //! - **Bounded memory.** RocksDB runs with LZ4 compression, one shared LRU block cache of
 //!   [`BLOCK_CACHE_BYTES`], at most [`WRITE_BUFFERS_MAX`] memtables of [`WRITE_BUFFER_BYTES`] per
 //!   column family and [`DB_WRITE_BUFFER_BYTES`] across all of them, at most
-//!   [`OPEN_FILES_MAX`] open files and at most [`WAL_BYTES_MAX`] of write-ahead log. The tree's
-//!   node cache holds at most [`tree::NODE_CACHE_NODES`] decoded nodes (about 85 MB).
+//!   [`OPEN_FILES_MAX`] open table files (about 4 KB each outside the cache: index and filter
+//!   blocks live in the cache, only each table's top level pinned) and at most
+//!   [`WAL_BYTES_MAX`] of write-ahead log. The tree's node cache holds at most
+//!   [`tree::NODE_CACHE_NODES`] decoded nodes (about 85 MB).
 //!
 //! The transaction index points at the inclusion where the transaction was accepted if there is
 //! one (replay protection accepts a transaction at most once), and otherwise at its first
@@ -449,7 +451,7 @@ pub struct StorageStats {
     /// Memory in the block cache, bytes, pinned entries included.
     pub block_cache_bytes: u64,
     /// Of that, the pinned entries (the top levels of open tables' indexes and filters, and
-    /// the indexes and filters of level 0), bytes; the cache holds them beyond its capacity.
+    /// blocks held by reads in progress), bytes; the cache holds them beyond its capacity.
     pub block_cache_pinned_bytes: u64,
 }
 
@@ -488,7 +490,6 @@ fn synced() -> WriteOptions {
     options
 }
 
-/// The database and column-family options; see the module doc for why.
 /// The column families that get no bloom filter, because no read of theirs would skip a file by
 /// it. Tree values are read only by reverse seeks, which no whole-key filter serves. Tree nodes
 /// and blocks are read by keys they hold (the key a parent node names, a height at or below the
@@ -545,6 +546,8 @@ pub fn raise_file_limit() -> std::io::Result<Option<u64>> {
     Ok(file_limit())
 }
 
+/// The database and column-family options, with at most `open_files` table files open; see
+/// the module doc for why.
 fn options(open_files: i32) -> (Options, Vec<ColumnFamilyDescriptor>) {
     let cache = Cache::new_lru_cache(BLOCK_CACHE_BYTES);
     let table = table_options(&cache, true);
