@@ -4,7 +4,9 @@
 use ed25519_dalek::SigningKey;
 use prost::Message;
 use yrd_proto::signing::{self, sha256, VerifiedTransaction};
-use yrd_proto::v1::{self, transaction_body::Action as WireAction, MemberKind, ReasonCode, Role};
+use yrd_proto::v1::{
+    self, transaction_body::Action as WireAction, MemberKind, ReasonCode, ReportKind, Role,
+};
 
 use crate::exec::{execute_block, BlockContext, BlockOutcome};
 use crate::members::genesis_writes;
@@ -309,4 +311,18 @@ pub fn submit_and_writes(
 #[must_use]
 pub fn encode<M: Message>(message: &M) -> Vec<u8> {
     message.encode_to_vec()
+}
+
+/// A positive loan report `report_id` on `subject`, as a reporter records it.
+#[must_use]
+pub fn loan_report(report_id: &str, subject: &Party) -> WireAction {
+    WireAction::RecordCreditReport(v1::RecordCreditReport {
+        report_id: report_id.to_owned(),
+        subject_uscc: subject.id(),
+        kind: ReportKind::Loan as i32,
+        document_sha256: vec![1; 32],
+        negative: false,
+        event_end_day: 0,
+        summary: "loan repaid on time".to_owned(),
+    })
 }

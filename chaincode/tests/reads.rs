@@ -6,10 +6,10 @@ use std::collections::HashMap;
 
 use yrd_chaincode::keys;
 use yrd_chaincode::state::{MemoryState, StateRead, StateScan};
-use yrd_chaincode::testkit::{assert_accepted, Harness, CHAIN_ID};
+use yrd_chaincode::testkit::{assert_accepted, loan_report, Harness, CHAIN_ID};
 use yrd_chaincode::{execute_block, BlockContext};
 use yrd_proto::signing;
-use yrd_proto::v1::{self, transaction_body::Action as WireAction, ReportKind};
+use yrd_proto::v1;
 
 /// A state that counts the reads of each key.
 struct Counting<'a> {
@@ -37,18 +37,9 @@ impl StateScan for Counting<'_> {
 #[test]
 fn a_block_reads_each_key_of_its_base_once() {
     let mut harness = Harness::new();
-    let subject = harness.core.id();
     let envelopes: Vec<v1::SignedTransaction> = (0..10)
         .map(|n| {
-            let body = harness.body(WireAction::RecordCreditReport(v1::RecordCreditReport {
-                report_id: format!("rpt-{n}"),
-                subject_uscc: subject.clone(),
-                kind: ReportKind::Loan as i32,
-                document_sha256: vec![1; 32],
-                negative: false,
-                event_end_day: 0,
-                summary: "loan repaid on time".to_owned(),
-            }));
+            let body = harness.body(loan_report(&format!("rpt-{n}"), &harness.core));
             Harness::sign(&body, &[&harness.bank_a.key])
         })
         .collect();

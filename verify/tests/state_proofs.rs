@@ -9,10 +9,10 @@ mod common;
 use common::{key_hash, Chain};
 use jmt::{RootHash, Sha256Jmt};
 use yrd_chaincode::keys::{is_proven_by_history, is_tree_key};
-use yrd_chaincode::testkit::{assert_accepted, Harness};
+use yrd_chaincode::testkit::{assert_accepted, loan_report, Harness};
 use yrd_chaincode::StateRead;
 use yrd_proto::signing::sha256;
-use yrd_proto::v1::{self, transaction_body::Action, QueryPurpose, ReportKind};
+use yrd_proto::v1::{self, transaction_body::Action, QueryPurpose};
 use yrd_verify::keys::history_entry;
 use yrd_verify::{state_proof_from_jmt, verify_state, verify_state_proof, VerifyError};
 
@@ -41,15 +41,7 @@ pub fn rich_chain() -> Chain {
         &h.market,
         &h.regulator,
     );
-    let record = Action::RecordCreditReport(v1::RecordCreditReport {
-        report_id: REPORT.to_owned(),
-        subject_uscc: core.id(),
-        kind: ReportKind::Loan as i32,
-        document_sha256: vec![1; 32],
-        negative: false,
-        event_end_day: 0,
-        summary: "loan repaid on time".to_owned(),
-    });
+    let record = loan_report(REPORT, core);
     accept(&mut chain, record, &[bureau]);
     let amend = Action::AmendCreditReport(v1::AmendCreditReport {
         report_id: REPORT.to_owned(),

@@ -3,11 +3,10 @@
 #![allow(clippy::unwrap_used)]
 
 use yrd_chaincode::state::MemoryState;
-use yrd_chaincode::testkit::{Harness, BLOCK_INTERVAL_MS, CHAIN_ID};
+use yrd_chaincode::testkit::{loan_report, Harness, BLOCK_INTERVAL_MS, CHAIN_ID};
 use yrd_chaincode::{execute_block, BlockContext};
 use yrd_proto::block::{merkle_root, receipts_root};
 use yrd_proto::signing::verify_transactions;
-use yrd_proto::v1::{transaction_body::Action as WireAction, ReportKind};
 
 use super::*;
 use crate::test_support::TempDir;
@@ -59,16 +58,7 @@ fn genesis_store(dir: &TempDir) -> (Store, Harness) {
 }
 
 fn record_report(harness: &mut Harness, report_id: &str) -> v1::SignedTransaction {
-    let subject = harness.core.id();
-    let body = harness.body(WireAction::RecordCreditReport(v1::RecordCreditReport {
-        report_id: report_id.to_owned(),
-        subject_uscc: subject,
-        kind: ReportKind::Loan as i32,
-        document_sha256: vec![1; 32],
-        negative: false,
-        event_end_day: 0,
-        summary: "loan repaid on time".to_owned(),
-    }));
+    let body = harness.body(loan_report(report_id, &harness.core));
     Harness::sign(&body, &[&harness.bureau.key])
 }
 
