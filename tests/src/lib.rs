@@ -51,23 +51,57 @@ pub fn cli_binary() -> PathBuf {
     path
 }
 
-/// A base port such that the `count` ports from it are free now.
+/// Where free port ranges are looked for: below the kernel's ephemeral range, so that no
+/// outgoing connection on the machine can take a port of a node that is down for a restart.
+/// Above that range if too little lies below it.
+fn port_window() -> (u16, u16) {
+    let (low, high) = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|text| {
+            let mut parts = text.split_whitespace().map(str::parse::<u16>);
+            Some((parts.next()?.ok()?, parts.next()?.ok()?))
+        })
+        .unwrap_or((32_768, 60_999));
+    if low >= 12_000 {
+        (10_000, low)
+    } else {
+        (high.saturating_add(1).max(10_000), 65_000)
+    }
+}
+
+/// A number that differs between calls and between processes, to spread the ranges of tests
+/// that run at the same time.
+fn spread() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    hasher.write_u64(CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    hasher.finish()
+}
+
+/// A base port such that the `count` ports from it are free now, outside the kernel's
+/// ephemeral range (see [`port_window`]).
 #[must_use]
 pub fn free_port_range(count: u16) -> u16 {
-    for _ in 0..200 {
-        let probe = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let base = probe.local_addr().expect("addr").port();
-        drop(probe);
-        if !(20_000..=60_000).contains(&base) {
-            continue;
-        }
+    let (low, high) = port_window();
+    let span = u64::from(high.saturating_sub(low).saturating_sub(count).max(1));
+    for _ in 0..500 {
+        let base = low + u16::try_from(spread() % span).expect("within the window");
         let free = (base..base + count).all(|port| TcpListener::bind(("127.0.0.1", port)).is_ok());
         if free {
             return base;
         }
     }
-    panic!("no free port range of {count} ports");
+    panic!("no free port range of {count} ports in {low}..{high}");
 }
+
+/// How long the harness waits for a node's gRPC endpoint to accept a connection.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long the harness waits for a node to answer a query (status, block), connection
+/// included, before it counts as not answering.
+pub const QUERY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One node process.
 pub struct Node {
@@ -219,11 +253,15 @@ impl Cluster {
         yrd_node::keyfile::read(&self.nodes[index].dir.join("node-key.json")).expect("node key")
     }
 
+    /// A channel to node `index`'s gRPC endpoint, or `None` if it does not connect within
+    /// [`CONNECT_TIMEOUT`].
+    pub async fn channel(&self, index: usize) -> Option<tonic::transport::Channel> {
+        connect(&self.nodes[index].endpoint).await
+    }
+
     /// A ledger client of node `index`.
     pub async fn ledger(&self, index: usize) -> Option<LedgerClient<tonic::transport::Channel>> {
-        LedgerClient::connect(self.nodes[index].endpoint.clone())
-            .await
-            .ok()
+        self.channel(index).await.map(LedgerClient::new)
     }
 
     /// A registry client of node `index`.
@@ -231,19 +269,12 @@ impl Cluster {
         &self,
         index: usize,
     ) -> Option<RegistryClient<tonic::transport::Channel>> {
-        RegistryClient::connect(self.nodes[index].endpoint.clone())
-            .await
-            .ok()
+        self.channel(index).await.map(RegistryClient::new)
     }
 
-    /// The status of node `index`, if it answers.
+    /// The status of node `index`, if it answers within [`QUERY_TIMEOUT`].
     pub async fn status(&self, index: usize) -> Option<v1::StatusResponse> {
-        let mut client = self.ledger(index).await?;
-        client
-            .get_status(v1::StatusRequest {})
-            .await
-            .ok()
-            .map(tonic::Response::into_inner)
+        status_of(&self.nodes[index].endpoint).await
     }
 
     /// Waits until node `index` has committed `height`, or panics after `limit` with its log.
@@ -269,17 +300,24 @@ impl Cluster {
         }
     }
 
-    /// The committed block at `height` on node `index`.
+    /// The committed block at `height` on node `index`, if it answers within
+    /// [`QUERY_TIMEOUT`].
     pub async fn block(&self, index: usize, height: u64) -> Option<v1::CommittedBlock> {
-        let mut client = self.ledger(index).await?;
-        let request = v1::GetBlockRequest {
-            selector: Some(v1::get_block_request::Selector::Height(height)),
+        let query = async {
+            let mut client = self.ledger(index).await?;
+            let request = v1::GetBlockRequest {
+                selector: Some(v1::get_block_request::Selector::Height(height)),
+            };
+            client
+                .get_block(request)
+                .await
+                .ok()
+                .map(tonic::Response::into_inner)
         };
-        client
-            .get_block(request)
+        tokio::time::timeout(QUERY_TIMEOUT, query)
             .await
             .ok()
-            .map(tonic::Response::into_inner)
+            .flatten()
     }
 }
 
@@ -294,6 +332,33 @@ impl Drop for Cluster {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
+}
+
+/// A channel to the gRPC `endpoint`, or `None` if it does not connect within
+/// [`CONNECT_TIMEOUT`].
+pub async fn connect(endpoint: &str) -> Option<tonic::transport::Channel> {
+    tonic::transport::Endpoint::from_shared(endpoint.to_owned())
+        .expect("endpoint")
+        .connect_timeout(CONNECT_TIMEOUT)
+        .connect()
+        .await
+        .ok()
+}
+
+/// The status of the node at `endpoint`, if it answers within [`QUERY_TIMEOUT`].
+async fn status_of(endpoint: &str) -> Option<v1::StatusResponse> {
+    let query = async {
+        let mut client = LedgerClient::new(connect(endpoint).await?);
+        client
+            .get_status(v1::StatusRequest {})
+            .await
+            .ok()
+            .map(tonic::Response::into_inner)
+    };
+    tokio::time::timeout(QUERY_TIMEOUT, query)
+        .await
+        .ok()
+        .flatten()
 }
 
 /// Milliseconds since the epoch.
@@ -420,10 +485,8 @@ impl Intruder {
     pub async fn status(&self) -> Option<v1::StatusResponse> {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            if let Ok(mut client) = LedgerClient::connect(self.endpoint.clone()).await {
-                if let Ok(status) = client.get_status(v1::StatusRequest {}).await {
-                    return Some(status.into_inner());
-                }
+            if let Some(status) = status_of(&self.endpoint).await {
+                return Some(status);
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

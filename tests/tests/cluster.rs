@@ -74,11 +74,7 @@ async fn assert_health_and_reflection(cluster: &Cluster, index: usize) {
         server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
         ServerReflectionRequest,
     };
-    let channel = tonic::transport::Channel::from_shared(cluster.nodes[index].endpoint.clone())
-        .expect("endpoint")
-        .connect()
-        .await
-        .expect("connect");
+    let channel = cluster.channel(index).await.expect("connect");
     let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
     let answer = health
         .check(tonic_health::pb::HealthCheckRequest {
@@ -259,7 +255,10 @@ async fn acknowledged_transactions_survive_a_crash_of_every_node_and_none_applie
         let endpoint = cluster.nodes[(nonce % 4) as usize].endpoint.clone();
         let acks = acks.clone();
         handles.push(tokio::spawn(async move {
-            let Ok(mut client) = v1::ledger_client::LedgerClient::connect(endpoint).await else {
+            let Some(mut client) = yrd_tests::connect(&endpoint)
+                .await
+                .map(v1::ledger_client::LedgerClient::new)
+            else {
                 return;
             };
             let mut request = tonic::Request::new(v1::SubmitRequest {

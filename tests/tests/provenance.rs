@@ -62,9 +62,8 @@ async fn a_reports_history_from_an_observer_verifies_offline() {
     let genesis = yrd_node::config::GenesisFile::load(&cluster.dir.join("genesis.json"))
         .expect("genesis file");
     let trust = yrd_verify::Trust::from_genesis(&genesis).expect("trust");
-    let mut observer = ProofsClient::connect(cluster.nodes[4].endpoint.clone())
-        .await
-        .expect("connect to the observer");
+    let mut observer =
+        ProofsClient::new(cluster.channel(4).await.expect("connect to the observer"));
     let key = yrd_chaincode::keys::credit_report(REPORT);
     let answer = history(&mut observer, &key, last, 0, 0).await;
     // What crosses the wire is checked as bytes: a client saves the answer and verifies it later.
