@@ -271,8 +271,18 @@ pub fn history_count(key: &[u8]) -> Vec<u8> {
     join(&[HISTORY_COUNT_PREFIX, key])
 }
 
+/// Prefix of the history entries (`h/v/`).
+pub const HISTORY_ENTRY_PREFIX: &[u8] = b"h/v/";
+
+/// Whether `key` is a history entry (`h/v/`). Entries are written once and never changed or
+/// removed; the node keeps them in the state tree only, not in its plain state as well.
+#[must_use]
+pub fn is_history_entry(key: &[u8]) -> bool {
+    key.starts_with(HISTORY_ENTRY_PREFIX)
+}
+
 /// `h/v/<key><index>`: version `index` of `key`.
 #[must_use]
 pub fn history_entry(key: &[u8], index: u32) -> Vec<u8> {
-    join(&[b"h/v/", key, &index.to_be_bytes()])
+    join(&[HISTORY_ENTRY_PREFIX, key, &index.to_be_bytes()])
 }

@@ -17,7 +17,9 @@
 //! blocks        u64 height       -> encoded v1::CommittedBlock (block, receipts, certificate)
 //! block_hashes  block hash (32)  -> u64 height
 //! transactions  tx hash (32)     -> u64 height || u32 index in the block
-//! state         chaincode key    -> chaincode value (the latest state, for execution)
+//! state         chaincode key    -> chaincode value (the latest state, for execution), but
+//!                                   for the history entries (`h/v/`), which only the tree's
+//!                                   values hold (format 6; format 5 kept them here too)
 //! jmt_nodes, jmt_values          -> the authenticated state tree, every version (see `tree`)
 //! consensus     "safety"         -> the consensus safety data, opaque bytes
 //! ```
@@ -83,7 +85,11 @@ use yrd_proto::v1;
 // ---------------------------------------------------------------- limits and names
 
 /// Version of the on-disk layout described in the module doc.
-pub const STORAGE_FORMAT_VERSION: u32 = 5;
+pub const STORAGE_FORMAT_VERSION: u32 = 6;
+/// The one earlier format [`Store::open`] upgrades in place: format 5 also kept every history
+/// entry (`h/v/`) in the plain state, beside the tree's values. Same blocks, same tree, same
+/// roots; the upgrade drops those copies with one range deletion and records format 6.
+pub const UPGRADABLE_FORMAT_VERSION: u32 = 5;
 /// Capacity of the LRU block cache shared by every column family, in bytes.
 pub const BLOCK_CACHE_BYTES: usize = 64 * 1024 * 1024;
 /// Size of one memtable, in bytes.
@@ -702,6 +708,9 @@ impl Store {
                 .map_err(|error| rocks(&format!("set the options of {name}"), error))?;
         }
         let chain = store.load_chain()?;
+        if chain.is_some() {
+            store.upgrade_format()?;
+        }
         // What was read back from disk at opening is as durable as it gets.
         let height = chain.as_ref().map_or(0, |chain| chain.tip.height);
         store.durable.store(height, Ordering::Release);
@@ -719,6 +728,35 @@ impl Store {
         self.db
             .get_cf(self.cf(family)?, key)
             .map_err(|error| rocks(&format!("read {family}"), error))
+    }
+
+    /// Upgrades a database of [`UPGRADABLE_FORMAT_VERSION`] to [`STORAGE_FORMAT_VERSION`] in
+    /// one synced write batch: the plain state's copies of the history entries are dropped (the
+    /// tree's values keep them) and the new format is recorded. Does nothing to a database of
+    /// the current format.
+    fn upgrade_format(&self) -> Result<(), StoreError> {
+        let schema = self.get(CF_META, META_SCHEMA)?;
+        if schema.as_deref() != Some(&UPGRADABLE_FORMAT_VERSION.to_be_bytes()[..]) {
+            return Ok(());
+        }
+        let prefix = yrd_chaincode::keys::HISTORY_ENTRY_PREFIX;
+        let end = prefix_upper_bound(prefix).expect("the prefix is not all 0xff");
+        let mut batch = WriteBatch::default();
+        batch.delete_range_cf(self.cf(CF_STATE)?, prefix, &end);
+        batch.put_cf(
+            self.cf(CF_META)?,
+            META_SCHEMA,
+            STORAGE_FORMAT_VERSION.to_be_bytes(),
+        );
+        self.db
+            .write_opt(batch, &synced())
+            .map_err(|error| rocks("upgrade the storage format", error))?;
+        tracing::info!(
+            from = UPGRADABLE_FORMAT_VERSION,
+            to = STORAGE_FORMAT_VERSION,
+            "storage format upgraded: history entries are kept in the state tree only"
+        );
+        Ok(())
     }
 
     /// Reads the meta records and checks they agree with each other and with the blocks.
@@ -749,7 +787,7 @@ impl Store {
             ))
         })?;
         let found = u32::from_be_bytes(schema);
-        if found != STORAGE_FORMAT_VERSION {
+        if found != STORAGE_FORMAT_VERSION && found != UPGRADABLE_FORMAT_VERSION {
             return Err(StoreError::UnsupportedFormat {
                 found,
                 supported: STORAGE_FORMAT_VERSION,
@@ -911,9 +949,15 @@ impl Store {
         })
     }
 
+    /// Adds `writes` to the plain state, except the history entries: those are written once
+    /// and never changed, and the state tree's values already hold each of them, so
+    /// [`StateSnapshot`] reads them from there.
     fn put_writes(&self, batch: &mut WriteBatch, writes: &WriteSet) -> Result<(), StoreError> {
         let state = self.cf(CF_STATE)?;
         for (key, value) in writes {
+            if yrd_chaincode::keys::is_history_entry(key) {
+                continue;
+            }
             match value {
                 Some(value) => batch.put_cf(state, key, value),
                 None => batch.delete_cf(state, key),
@@ -1188,6 +1232,7 @@ impl Store {
         StateSnapshot {
             snapshot,
             family: self.db.cf_handle(CF_STATE),
+            values: self.db.cf_handle(tree::CF_JMT_VALUES),
             tip,
             failure: OnceLock::new(),
         }
@@ -1526,12 +1571,17 @@ fn check_block(
 
 /// A consistent, read-only view of the state at one tip, backed by a RocksDB snapshot.
 ///
+/// History entries (`h/v/`) are read from the state tree's values, the only place they are
+/// stored; scans do not list them (no caller scans the history).
+///
 /// `StateRead` cannot return errors, so a RocksDB read failure is recorded and reads as absent;
 /// callers must call [`StateSnapshot::check`] after using the snapshot and discard whatever they
 /// computed from it if it reports a failure.
 pub struct StateSnapshot<'a> {
     snapshot: SnapshotWithThreadMode<'a, DB>,
     family: Option<&'a ColumnFamily>,
+    /// The state tree's values, where history entries are read from.
+    values: Option<&'a ColumnFamily>,
     tip: ChainTip,
     failure: OnceLock<String>,
 }
@@ -1575,8 +1625,36 @@ impl StateSnapshot<'_> {
     }
 }
 
+impl StateSnapshot<'_> {
+    /// A history entry, from the state tree's values at the snapshot's height (the plain
+    /// state does not hold them, see [`Store::put_writes`]).
+    fn history_entry(&self, key: &[u8]) -> Option<Vec<u8>> {
+        let Some(values) = self.values else {
+            self.fail(format!("column family {} is not open", tree::CF_JMT_VALUES));
+            return None;
+        };
+        let key_hash = tree::key_hash(key);
+        let (options, seek) = tree::value_seek(&key_hash, self.tip.height);
+        let mut iterator = self.snapshot.iterator_cf_opt(
+            values,
+            options,
+            IteratorMode::From(&seek, Direction::Reverse),
+        );
+        match tree::decode_value(&key_hash, iterator.next()) {
+            Ok(value) => value,
+            Err(error) => {
+                self.fail(format!("read history entry {}: {error}", hex::encode(key)));
+                None
+            }
+        }
+    }
+}
+
 impl StateRead for StateSnapshot<'_> {
     fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        if yrd_chaincode::keys::is_history_entry(key) {
+            return self.history_entry(key);
+        }
         let family = self.family()?;
         match self.snapshot.get_cf(family, key) {
             Ok(value) => value,

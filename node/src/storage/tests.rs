@@ -456,7 +456,17 @@ fn consecutive_blocks_are_committed_and_read_back() {
         assert_eq!(store.transaction_location(&[3; 32]).unwrap(), None);
 
         let state = store.state();
-        assert_eq!(everything(&state), memory_entries(&mirror));
+        // The plain state holds everything but the history entries; those read back from the
+        // tree's values.
+        let (entries, plain): (Vec<_>, Vec<_>) = memory_entries(&mirror)
+            .into_iter()
+            .partition(|(key, _)| yrd_chaincode::keys::is_history_entry(key));
+        assert_eq!(everything(&state), plain);
+        assert!(entries.len() >= 3, "at least one version of each report");
+        for (key, value) in &entries {
+            assert_eq!(state.get(key).as_ref(), Some(value));
+            assert_eq!(store.get(CF_STATE, key).unwrap(), None);
+        }
         let report = yrd_chaincode::keys::credit_report("rpt-3");
         assert!(state.get(&report).is_some());
         state.check().unwrap();
@@ -755,6 +765,75 @@ fn an_unknown_format_is_refused() {
             supported: STORAGE_FORMAT_VERSION
         }
     );
+}
+
+#[test]
+fn a_format_5_database_is_upgraded_in_place_and_reads_the_same() {
+    let dir = TempDir::new("storage-upgrade");
+    let (entries, tip) = {
+        let (store, mut harness) = genesis_store(&dir);
+        let envelope = record_report(&mut harness, "rpt-1");
+        let batch = next_block(&store, &mut harness, vec![envelope]);
+        assert!(batch.committed.receipts[0].accepted);
+        let entries: Vec<(Vec<u8>, Vec<u8>)> = batch
+            .state
+            .writes()
+            .iter()
+            .filter(|(key, _)| yrd_chaincode::keys::is_history_entry(key))
+            .map(|(key, value)| (key.clone(), value.clone().expect("a put")))
+            .collect();
+        assert!(!entries.is_empty());
+        store.commit_block(batch).unwrap();
+        // What format 5 wrote: the same, plus each history entry in the plain state.
+        for (key, value) in &entries {
+            store.put_raw(CF_STATE, key, value);
+        }
+        store.put_raw(
+            CF_META,
+            META_SCHEMA,
+            &UPGRADABLE_FORMAT_VERSION.to_be_bytes(),
+        );
+        (entries, store.tip())
+    };
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.tip(), tip);
+    assert_eq!(
+        store.get(CF_META, META_SCHEMA).unwrap(),
+        Some(STORAGE_FORMAT_VERSION.to_be_bytes().to_vec())
+    );
+    let state = store.state();
+    for (key, value) in &entries {
+        assert_eq!(store.get(CF_STATE, key).unwrap(), None, "copy dropped");
+        assert_eq!(state.get(key).as_ref(), Some(value), "read from the tree");
+    }
+    assert!(state
+        .scan_prefix(yrd_chaincode::keys::HISTORY_ENTRY_PREFIX, 10)
+        .is_empty());
+    state.check().unwrap();
+    drop(state);
+    drop(store);
+    // Opening again finds format 6 and changes nothing.
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.tip(), tip);
+}
+
+#[test]
+fn a_snapshot_reads_the_history_entries_of_its_own_height_only() {
+    let dir = TempDir::new("storage-history-snapshot");
+    let (store, _harness) = genesis_store(&dir);
+    let entry = yrd_chaincode::keys::history_entry(b"c/r/snap", 0);
+    let before = store.state();
+    let writes = WriteSet::from([(entry.clone(), Some(b"version 0".to_vec()))]);
+    store.commit_block(writes_block(&store, writes)).unwrap();
+    let after = store.state();
+    assert_eq!(before.get(&entry), None);
+    assert_eq!(after.get(&entry), Some(b"version 0".to_vec()));
+    assert_eq!(
+        after.get(&yrd_chaincode::keys::history_entry(b"c/r/snap", 1)),
+        None
+    );
+    before.check().unwrap();
+    after.check().unwrap();
 }
 
 #[test]

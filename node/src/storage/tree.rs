@@ -13,7 +13,9 @@
 //! whose history entries prove them (`yrd_chaincode::keys::is_tree_key`); the genesis state
 //! puts every authenticated key in.
 //! The plain `state` column family stays the executor's fast view of the latest state; this
-//! tree is written in the same write batch, so the two never disagree after a crash.
+//! tree is written in the same write batch, so the two never disagree after a crash. The
+//! history entries (`h/v/`) are the exception: written once and never changed, they are kept
+//! here only, and the store's state snapshots read them from `jmt_values`.
 
 use std::sync::{Mutex, PoisonError};
 
@@ -165,6 +167,40 @@ fn value_key(key_hash: &KeyHash, version: Version) -> [u8; 40] {
     out
 }
 
+/// Where a reverse iterator over [`CF_JMT_VALUES`] starts, and its bounds, to find the value
+/// of `key_hash` at `max_version`: its latest version at or below it.
+pub(super) fn value_seek(key_hash: &KeyHash, max_version: Version) -> (ReadOptions, [u8; 40]) {
+    let mut options = ReadOptions::default();
+    options.set_iterate_lower_bound(key_hash.0.to_vec());
+    (options, value_key(key_hash, max_version))
+}
+
+/// An entry of a RocksDB iterator, key and value.
+pub(super) type IteratorItem = Result<(Box<[u8]>, Box<[u8]>), rocksdb::Error>;
+
+/// The value of `key_hash` from the first entry of the reverse iterator of [`value_seek`]:
+/// `None` if there is no entry of that key or its latest one is a deletion.
+pub(super) fn decode_value(
+    key_hash: &KeyHash,
+    first: Option<IteratorItem>,
+) -> Result<Option<OwnedValue>, StoreError> {
+    let Some(item) = first else {
+        return Ok(None);
+    };
+    let (key, value) = item.map_err(|error| super::rocks("read a tree value", error))?;
+    if key.len() != 40 || key[..32] != key_hash.0 {
+        return Ok(None);
+    }
+    match value.split_first() {
+        Some((0, [])) => Ok(None),
+        Some((1, bytes)) => Ok(Some(bytes.to_vec())),
+        _ => Err(StoreError::Corrupt(format!(
+            "tree value of {} has a bad tag",
+            hex::encode(key_hash.0)
+        ))),
+    }
+}
+
 /// Reads tree nodes and values straight from the database. Only committed versions are read:
 /// commits are serialised by the store, and a version is read only once its root is stored.
 pub(super) struct Reader<'a> {
@@ -227,29 +263,13 @@ impl TreeReader for Reader<'_> {
         max_version: Version,
         key_hash: KeyHash,
     ) -> anyhow::Result<Option<OwnedValue>> {
-        let mut options = ReadOptions::default();
-        options.set_iterate_lower_bound(key_hash.0.to_vec());
-        let seek = value_key(&key_hash, max_version);
+        let (options, seek) = value_seek(&key_hash, max_version);
         let mut iterator = self.db.iterator_cf_opt(
             self.values,
             options,
             IteratorMode::From(&seek, Direction::Reverse),
         );
-        let Some(item) = iterator.next() else {
-            return Ok(None);
-        };
-        let (key, value) = item?;
-        if key.len() != 40 || key[..32] != key_hash.0 {
-            return Ok(None);
-        }
-        match value.split_first() {
-            Some((0, [])) => Ok(None),
-            Some((1, bytes)) => Ok(Some(bytes.to_vec())),
-            _ => Err(corrupt(format!(
-                "tree value of {} has a bad tag",
-                hex::encode(key_hash.0)
-            ))),
-        }
+        Ok(decode_value(&key_hash, iterator.next())?)
     }
 
     fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
