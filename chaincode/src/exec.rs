@@ -323,15 +323,11 @@ fn prune_expired(
                 "replay expiry key {key:?} has the wrong length"
             )));
         }
-        let (until, hash) = rest.split_at(8);
-        let mut until_bytes = [0u8; 8];
-        until_bytes.copy_from_slice(until);
-        if u64::from_be_bytes(until_bytes) >= block.time_ms {
+        let mut until = [0u8; 8];
+        until.copy_from_slice(&rest[..8]);
+        if u64::from_be_bytes(until) >= block.time_ms {
             break;
         }
-        let mut tx_hash = [0u8; 32];
-        tx_hash.copy_from_slice(hash);
-        writes.delete(keys::applied_transaction(&tx_hash));
         writes.delete(key);
     }
     Ok(())
@@ -412,7 +408,11 @@ fn admit(
             ),
         ));
     }
-    if state.get(&keys::applied_transaction(hash)).is_some() {
+    // A replay has the same body, so the same `valid_until_ms` as well as the same hash.
+    if state
+        .get(&keys::applied_by_expiry(tx.valid_until_ms, hash))
+        .is_some()
+    {
         return Err(Rejection::new(
             ReasonCode::ReasonDuplicateTransaction,
             "this transaction was already applied",
@@ -563,10 +563,6 @@ fn execute_one(
     let mut context = TxContext::new(state, block, verified.hash, tx_index, signers);
     let outcome = dispatch(&mut context, tx.action);
     let provenance = context.provenance();
-    context.put_raw(
-        keys::applied_transaction(&verified.hash),
-        tx.valid_until_ms.to_be_bytes().to_vec(),
-    );
     context.put_raw(
         keys::applied_by_expiry(tx.valid_until_ms, &verified.hash),
         Vec::new(),

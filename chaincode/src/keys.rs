@@ -21,8 +21,7 @@
 //! | `f/p/<pledge id u64 BE>` | `FundPledgeRecord` |
 //! | `f/z/<freeze id u64 BE>` | `FreezeRecord` |
 //! | `s/<sequence name>` | last number issued, u64 BE |
-//! | `x/h/<tx hash>` | `valid_until_ms` u64 BE: applied transaction, for replay protection |
-//! | `x/e/<valid_until_ms u64 BE><tx hash>` | empty: the same, ordered by expiry for pruning |
+//! | `x/e/<valid_until_ms u64 BE><tx hash>` | empty: an applied transaction, for replay protection, ordered by expiry for pruning |
 //! | `h/c/<key>` | number of versions of `<key>`, u32 BE |
 //! | `h/v/<key><index u32 BE>` | `HistoryEntry`: version `index` (from 0) of `<key>` |
 //!
@@ -166,16 +165,17 @@ pub fn sequence(name: &str) -> Vec<u8> {
     join(&[b"s/", name.as_bytes()])
 }
 
-/// `x/h/<tx hash>`
-#[must_use]
-pub fn applied_transaction(tx_hash: &Hash) -> Vec<u8> {
-    join(&[b"x/h/", tx_hash])
-}
+/// Prefix of the replay index of the storage format before 6 (`x/h/<tx hash>`), which repeated
+/// [`applied_by_expiry`]: nothing writes or reads it any more, and the node's storage upgrade
+/// drops what is left of it.
+pub const APPLIED_BY_HASH_PREFIX: &[u8] = b"x/h/";
 
 /// Prefix of the expiry index of applied transactions.
 pub const APPLIED_BY_EXPIRY_PREFIX: &[u8] = b"x/e/";
 
-/// `x/e/<valid until><tx hash>`
+/// `x/e/<valid until><tx hash>`: the replay entry of an applied transaction. A replay carries
+/// the same body, so the same `valid_until_ms` and hash, and finds this key; ordered by expiry,
+/// so that pruning reads only expired entries.
 #[must_use]
 pub fn applied_by_expiry(valid_until_ms: u64, tx_hash: &Hash) -> Vec<u8> {
     join(&[
@@ -203,7 +203,7 @@ pub const RECEIVABLE_UNITS_PREFIX: &[u8] = b"r/u/";
 /// Prefix of every invoice index entry (`r/i/`), for scans by the receivables audit.
 pub const INVOICES_PREFIX: &[u8] = b"r/i/";
 
-/// Prefix of the replay-protection index (`x/h/`, `x/e/`).
+/// Prefix of the replay-protection index (`x/e/`).
 pub const REPLAY_PREFIX: &[u8] = b"x/";
 
 /// Prefix of the history counts (`h/c/`).

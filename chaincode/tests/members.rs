@@ -339,7 +339,7 @@ fn expired_and_too_long_validity_are_rejected_and_replay_entries_are_pruned() {
     assert!(harness
         .state
         .iter()
-        .any(|(key, _)| key == &keys::applied_transaction(&hash)));
+        .any(|(key, _)| key == &keys::applied_by_expiry(valid_until, &hash)));
     // After its expiry the entry is pruned, and the transaction is refused as expired.
     harness.time_ms = valid_until + 1;
     let outcome = harness.execute(vec![envelope]);

@@ -767,7 +767,7 @@ fn run(random_ops: &[(Op, Signers)], check: bool) -> Result<Vec<BlockOutcome>, T
             if !receipt.accepted {
                 for (key, value) in &outcome.writes {
                     prop_assert!(
-                        key.starts_with(b"x/e/") || key.starts_with(b"x/h/"),
+                        key.starts_with(keys::APPLIED_BY_EXPIRY_PREFIX),
                         "step {step}: rejected {op:?} wrote {key:?}"
                     );
                     prop_assert!(
@@ -777,9 +777,10 @@ fn run(random_ops: &[(Op, Signers)], check: bool) -> Result<Vec<BlockOutcome>, T
                 }
             } else {
                 prop_assert!(
-                    outcome
-                        .writes
-                        .contains_key(&keys::applied_transaction(&verified.hash)),
+                    outcome.writes.contains_key(&keys::applied_by_expiry(
+                        verified.body.valid_until_ms,
+                        &verified.hash
+                    )),
                     "step {step}: accepted without a replay entry"
                 );
                 // Invariant 6: no write from a key lacking the role.

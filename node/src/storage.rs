@@ -86,9 +86,11 @@ use yrd_proto::v1;
 
 /// Version of the on-disk layout described in the module doc.
 pub const STORAGE_FORMAT_VERSION: u32 = 6;
-/// The one earlier format [`Store::open`] upgrades in place: format 5 also kept every history
-/// entry (`h/v/`) in the plain state, beside the tree's values. Same blocks, same tree, same
-/// roots; the upgrade drops those copies with one range deletion and records format 6.
+/// The one earlier format [`Store::open`] upgrades in place. Format 5 also kept every history
+/// entry (`h/v/`) in the plain state, beside the tree's values, and a second replay entry per
+/// transaction (`x/h/<hash>`, repeating `x/e/<valid until><hash>`). Same blocks, same tree,
+/// same roots, same receipts; the upgrade drops both with two range deletions and records
+/// format 6.
 pub const UPGRADABLE_FORMAT_VERSION: u32 = 5;
 /// Capacity of the LRU block cache shared by every column family, in bytes.
 pub const BLOCK_CACHE_BYTES: usize = 64 * 1024 * 1024;
@@ -731,18 +733,23 @@ impl Store {
     }
 
     /// Upgrades a database of [`UPGRADABLE_FORMAT_VERSION`] to [`STORAGE_FORMAT_VERSION`] in
-    /// one synced write batch: the plain state's copies of the history entries are dropped (the
-    /// tree's values keep them) and the new format is recorded. Does nothing to a database of
-    /// the current format.
+    /// one synced write batch: the plain state's copies of the history entries (the tree's
+    /// values keep them) and the replay entries by hash (those by expiry say the same) are
+    /// dropped, and the new format is recorded. Does nothing to a database of the current
+    /// format.
     fn upgrade_format(&self) -> Result<(), StoreError> {
         let schema = self.get(CF_META, META_SCHEMA)?;
         if schema.as_deref() != Some(&UPGRADABLE_FORMAT_VERSION.to_be_bytes()[..]) {
             return Ok(());
         }
-        let prefix = yrd_chaincode::keys::HISTORY_ENTRY_PREFIX;
-        let end = prefix_upper_bound(prefix).expect("the prefix is not all 0xff");
         let mut batch = WriteBatch::default();
-        batch.delete_range_cf(self.cf(CF_STATE)?, prefix, &end);
+        for prefix in [
+            yrd_chaincode::keys::HISTORY_ENTRY_PREFIX,
+            yrd_chaincode::keys::APPLIED_BY_HASH_PREFIX,
+        ] {
+            let end = prefix_upper_bound(prefix).expect("the prefix is not all 0xff");
+            batch.delete_range_cf(self.cf(CF_STATE)?, prefix, &end);
+        }
         batch.put_cf(
             self.cf(CF_META)?,
             META_SCHEMA,
@@ -754,7 +761,8 @@ impl Store {
         tracing::info!(
             from = UPGRADABLE_FORMAT_VERSION,
             to = STORAGE_FORMAT_VERSION,
-            "storage format upgraded: history entries are kept in the state tree only"
+            "storage format upgraded: history entries in the state tree only, one replay entry \
+             per transaction"
         );
         Ok(())
     }

@@ -784,10 +784,12 @@ fn a_format_5_database_is_upgraded_in_place_and_reads_the_same() {
             .collect();
         assert!(!entries.is_empty());
         store.commit_block(batch).unwrap();
-        // What format 5 wrote: the same, plus each history entry in the plain state.
+        // What format 5 wrote: the same, plus each history entry in the plain state, and a
+        // replay entry by hash beside the one by expiry.
         for (key, value) in &entries {
             store.put_raw(CF_STATE, key, value);
         }
+        store.put_raw(CF_STATE, &[b"x/h/".as_slice(), &[7; 32]].concat(), &[0; 8]);
         store.put_raw(
             CF_META,
             META_SCHEMA,
@@ -809,6 +811,16 @@ fn a_format_5_database_is_upgraded_in_place_and_reads_the_same() {
     assert!(state
         .scan_prefix(yrd_chaincode::keys::HISTORY_ENTRY_PREFIX, 10)
         .is_empty());
+    assert!(state
+        .scan_prefix(yrd_chaincode::keys::APPLIED_BY_HASH_PREFIX, 10)
+        .is_empty());
+    assert_eq!(
+        state
+            .scan_prefix(yrd_chaincode::keys::APPLIED_BY_EXPIRY_PREFIX, 10)
+            .len(),
+        1,
+        "the replay entry by expiry is kept"
+    );
     state.check().unwrap();
     drop(state);
     drop(store);
