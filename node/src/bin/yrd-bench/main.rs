@@ -192,6 +192,7 @@ const HUMAN_ORDER: &[(&str, &str)] = &[
     ("block_gap_ms_max", "ms"),
     ("block_gap_height", ""),
     ("validator_cpu_seconds", "s"),
+    ("load_generator_cpu_seconds", "s"),
     ("cpu_seconds_per_tx", "s"),
     ("signature_batch_verify_per_sec", "sig/s"),
     ("signature_single_verify_per_sec", "sig/s"),
@@ -588,7 +589,9 @@ async fn run(args: &Args, processes: &mut Processes) -> anyhow::Result<Report> {
             format!("open loop, {} tx/s", args.rate)
         }
     );
-    let cpu_before = procfs::cpu_ticks(&pids);
+    // The load generator's own CPU time too: it shares the machine with the validators.
+    let own = [std::process::id()];
+    let cpu_before = (procfs::cpu_ticks(&pids), procfs::cpu_ticks(&own));
     let window_start = Instant::now();
     let window_end = window_start + window;
     // The CPU time is read at the end of the window, even while the last calls still run.
@@ -596,7 +599,7 @@ async fn run(args: &Args, processes: &mut Processes) -> anyhow::Result<Report> {
         let pids = pids.clone();
         tokio::spawn(async move {
             tokio::time::sleep_until(window_end.into()).await;
-            procfs::cpu_ticks(&pids)
+            (procfs::cpu_ticks(&pids), procfs::cpu_ticks(&own))
         })
     };
     let (stop_intervals, intervals_stop) = tokio::sync::oneshot::channel();
@@ -644,7 +647,8 @@ async fn run(args: &Args, processes: &mut Processes) -> anyhow::Result<Report> {
     latencies.sort_by(f64::total_cmp);
     let block_gap = largest_block_gap(&commits.blocks, window_start, window_end);
     let committed_total = commits.seen.len() as u64;
-    let cpu_seconds = cpu_after.saturating_sub(cpu_before) as f64 / clock_ticks as f64;
+    let cpu_seconds = cpu_after.0.saturating_sub(cpu_before.0) as f64 / clock_ticks as f64;
+    let own_cpu_seconds = cpu_after.1.saturating_sub(cpu_before.1) as f64 / clock_ticks as f64;
     let json = serde_json::json!({
         "mode": if args.closed_loop { "closed_loop" } else { "open_loop" },
         "validators": endpoints.len(),
@@ -662,6 +666,7 @@ async fn run(args: &Args, processes: &mut Processes) -> anyhow::Result<Report> {
             serde_json::json!((cpu_seconds / committed_in_window as f64 * 1e6).round() / 1e6)
         },
         "validator_cpu_seconds": round3(cpu_seconds),
+        "load_generator_cpu_seconds": round3(own_cpu_seconds),
         "signature_batch_verify_per_sec": batch_rate.round(),
         "signature_single_verify_per_sec": single_rate.round(),
         "submitted": submitted,
