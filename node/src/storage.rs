@@ -507,6 +507,13 @@ fn synced() -> WriteOptions {
 /// that data blocks could use.
 const UNFILTERED_FAMILIES: [&str; 3] = [CF_BLOCKS, tree::CF_JMT_NODES, tree::CF_JMT_VALUES];
 
+/// Smallest tree value, in bytes, that RocksDB keeps in a blob file rather than in the table
+/// files of [`tree::CF_JMT_VALUES`]: the history entries go to blobs, the sequences and index
+/// entries stay inline.
+pub const TREE_VALUE_BLOB_BYTES_MIN: u64 = 128;
+/// Size of a blob file of [`tree::CF_JMT_VALUES`], in bytes.
+pub const TREE_VALUE_BLOB_FILE_BYTES: u64 = 64 * 1024 * 1024;
+
 /// How many table files RocksDB may keep open when the process may open `soft_limit` files
 /// (`None`: no limit): the limit less [`FILE_DESCRIPTORS_RESERVED`], within
 /// [`OPEN_FILES_MIN`]..=[`OPEN_FILES_MAX`].
@@ -595,6 +602,19 @@ fn options(open_files: i32) -> (Options, Vec<ColumnFamilyDescriptor>) {
             if *name == tree::CF_JMT_NODES {
                 options.set_compression_type(DBCompressionType::None);
                 options.set_bottommost_compression_type(DBCompressionType::None);
+            }
+            // Tree values are written once, never changed or deleted, and read only to serve
+            // proofs and histories, while their keys (a key's hash, then the version) are
+            // spread over the key space, so leveled compaction rewrote every value again and
+            // again as the family grew. Values of some size go to blob files instead, which no
+            // compaction rewrites: compactions move the keys and a reference only. Nothing in
+            // a blob file ever becomes garbage, so there is no blob garbage collection.
+            if *name == tree::CF_JMT_VALUES {
+                options.set_enable_blob_files(true);
+                options.set_min_blob_size(TREE_VALUE_BLOB_BYTES_MIN);
+                options.set_blob_file_size(TREE_VALUE_BLOB_FILE_BYTES);
+                options.set_blob_compression_type(DBCompressionType::Lz4);
+                options.set_enable_blob_gc(false);
             }
             ColumnFamilyDescriptor::new(*name, options)
         })

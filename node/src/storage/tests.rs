@@ -1194,6 +1194,51 @@ fn only_families_read_by_keys_they_may_lack_have_bloom_filters() {
     }
 }
 
+#[test]
+fn large_tree_values_live_in_blob_files_and_read_back_after_a_flush() {
+    let dir = TempDir::new("storage-blobs");
+    let (store, _harness) = genesis_store(&dir);
+    for family in COLUMN_FAMILIES {
+        let options = persisted_family_options(dir.path(), family);
+        let blobs = family == tree::CF_JMT_VALUES;
+        assert_eq!(
+            options.contains("enable_blob_files=true"),
+            blobs,
+            "{family}"
+        );
+        if blobs {
+            assert!(options.contains(&format!("min_blob_size={TREE_VALUE_BLOB_BYTES_MIN}")));
+            assert!(options.contains("enable_blob_garbage_collection=false"));
+        }
+    }
+    let small = yrd_chaincode::keys::history_entry(b"c/r/small", 0);
+    let large = yrd_chaincode::keys::history_entry(b"c/r/large", 0);
+    let large_value = vec![7u8; 4 * usize::try_from(TREE_VALUE_BLOB_BYTES_MIN).unwrap()];
+    let writes = WriteSet::from([
+        (small.clone(), Some(b"inline".to_vec())),
+        (large.clone(), Some(large_value.clone())),
+    ]);
+    store.commit_block(writes_block(&store, writes)).unwrap();
+    store
+        .db
+        .flush_cf(store.cf(tree::CF_JMT_VALUES).unwrap())
+        .unwrap();
+    let blob_files = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter(|entry| {
+            entry
+                .as_ref()
+                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "blob"))
+        })
+        .count();
+    assert_eq!(blob_files, 1, "the large value went to a blob file");
+    let state = store.state();
+    assert_eq!(state.get(&large), Some(large_value.clone()));
+    assert_eq!(state.get(&small), Some(b"inline".to_vec()));
+    state.check().unwrap();
+    assert_eq!(store.state_proof(&large, 1).unwrap().0, Some(large_value));
+}
+
 /// The block-based table options RocksDB last persisted for `family`.
 fn persisted_table_options(dir: &Path, family: &str) -> String {
     persisted_section(dir, &format!("[TableOptions/BlockBasedTable \"{family}\"]"))
