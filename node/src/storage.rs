@@ -57,8 +57,10 @@
 //!   column family and [`DB_WRITE_BUFFER_BYTES`] across all of them, at most
 //!   [`OPEN_FILES_MAX`] open table files (about 4 KB each outside the cache: index and filter
 //!   blocks live in the cache, only each table's top level pinned) and at most
-//!   [`WAL_BYTES_MAX`] of write-ahead log. The tree's node cache holds at most
-//!   [`tree::NODE_CACHE_NODES`] decoded nodes (about 85 MB).
+//!   [`WAL_BYTES_MAX`] of write-ahead log. Tree values of [`TREE_VALUE_BLOB_BYTES_MIN`] and
+//!   more live in blob files of [`TREE_VALUE_BLOB_FILE_BYTES`], read through the OS page
+//!   cache. The tree's node cache holds at most [`tree::NODE_CACHE_NODES`] decoded nodes
+//!   (about 85 MB).
 //!
 //! The transaction index points at the inclusion where the transaction was accepted if there is
 //! one (replay protection accepts a transaction at most once), and otherwise at its first
