@@ -303,21 +303,13 @@ impl Cluster {
     /// The committed block at `height` on node `index`, if it answers within
     /// [`QUERY_TIMEOUT`].
     pub async fn block(&self, index: usize, height: u64) -> Option<v1::CommittedBlock> {
-        let query = async {
-            let mut client = self.ledger(index).await?;
-            let request = v1::GetBlockRequest {
-                selector: Some(v1::get_block_request::Selector::Height(height)),
-            };
-            client
-                .get_block(request)
-                .await
-                .ok()
-                .map(tonic::Response::into_inner)
+        let request = v1::GetBlockRequest {
+            selector: Some(v1::get_block_request::Selector::Height(height)),
         };
-        tokio::time::timeout(QUERY_TIMEOUT, query)
-            .await
-            .ok()
-            .flatten()
+        query_ledger(&self.nodes[index].endpoint, |mut client| async move {
+            client.get_block(request).await
+        })
+        .await
     }
 }
 
@@ -345,20 +337,29 @@ pub async fn connect(endpoint: &str) -> Option<tonic::transport::Channel> {
         .ok()
 }
 
-/// The status of the node at `endpoint`, if it answers within [`QUERY_TIMEOUT`].
-async fn status_of(endpoint: &str) -> Option<v1::StatusResponse> {
+/// The answer of the ledger service at `endpoint` to `call`, if it connects and answers within
+/// [`QUERY_TIMEOUT`].
+async fn query_ledger<T, F, Answer>(endpoint: &str, call: F) -> Option<T>
+where
+    F: FnOnce(LedgerClient<tonic::transport::Channel>) -> Answer,
+    Answer: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+{
     let query = async {
-        let mut client = LedgerClient::new(connect(endpoint).await?);
-        client
-            .get_status(v1::StatusRequest {})
-            .await
-            .ok()
-            .map(tonic::Response::into_inner)
+        let client = LedgerClient::new(connect(endpoint).await?);
+        call(client).await.ok().map(tonic::Response::into_inner)
     };
     tokio::time::timeout(QUERY_TIMEOUT, query)
         .await
         .ok()
         .flatten()
+}
+
+/// The status of the node at `endpoint`, if it answers within [`QUERY_TIMEOUT`].
+async fn status_of(endpoint: &str) -> Option<v1::StatusResponse> {
+    query_ledger(endpoint, |mut client| async move {
+        client.get_status(v1::StatusRequest {}).await
+    })
+    .await
 }
 
 /// Milliseconds since the epoch.
