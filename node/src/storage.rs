@@ -1653,9 +1653,7 @@ impl StateSnapshot<'_> {
         }
         self.family
     }
-}
 
-impl StateSnapshot<'_> {
     /// A history entry, from the state tree's values at the snapshot's height (the plain
     /// state does not hold them, see [`Store::put_writes`]).
     fn history_entry(&self, key: &[u8]) -> Option<Vec<u8>> {
