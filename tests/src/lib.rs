@@ -53,7 +53,8 @@ pub fn cli_binary() -> PathBuf {
 
 /// Where free port ranges are looked for: below the kernel's ephemeral range, so that no
 /// outgoing connection on the machine can take a port of a node that is down for a restart.
-/// Above that range if too little lies below it.
+/// Above that range if too little lies below it, and anywhere from 10,000 to 60,000 if there is
+/// no room on either side.
 fn port_window() -> (u16, u16) {
     let (low, high) = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
         .ok()
@@ -64,8 +65,10 @@ fn port_window() -> (u16, u16) {
         .unwrap_or((32_768, 60_999));
     if low >= 12_000 {
         (10_000, low)
-    } else {
+    } else if high < 63_000 {
         (high.saturating_add(1).max(10_000), 65_000)
+    } else {
+        (10_000, 60_000)
     }
 }
 
