@@ -354,6 +354,7 @@ impl Chain<'_> {
                 block: Some(v1::Block {
                     header: Some(header),
                     transactions: Vec::new(),
+                    transaction_refs: Vec::new(),
                 }),
                 receipts: Vec::new(),
             },

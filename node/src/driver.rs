@@ -13,7 +13,7 @@
 //! - a commit is announced (commit notices, so `SubmitAndWait` and `StreamBlocks`) only once it
 //!   is durable: the write-ahead log is synced beside the next height by [`WalSyncer`].
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,7 +31,10 @@ use yrd_consensus::{
 };
 use yrd_proto::block::{block_hash, merkle_root, receipts_root};
 use yrd_proto::limits::{BLOCK_BYTES_MAX, BLOCK_TRANSACTIONS_MAX};
-use yrd_proto::signing::{transaction_hash, verify_transactions, Hash, VerifiedTransaction};
+use yrd_proto::signing::{
+    envelope_hash, transaction_hash, transaction_ref, verify_transactions, Hash,
+    VerifiedTransaction,
+};
 use yrd_proto::v1;
 
 use crate::admission::{now_ms, AdmissionQueue};
@@ -54,6 +57,11 @@ const GOSSIP_BATCH_TRANSACTIONS_MAX: usize = 1_024;
 const TICK_MS: u64 = 20;
 /// Without progress for this long, the driver re-sends its messages and asks peers for blocks.
 const STALL_MS: u64 = 2_000;
+/// Blocks of the current height waiting for transactions asked of peers, at most.
+const AWAITING_BLOCKS_MAX: usize = 8;
+/// Fetches of a proposal's missing transactions before it is left unjudged (the round's
+/// timeout then moves on); a decided block keeps waiting, and block sync also brings it.
+const TRANSACTION_FETCH_ATTEMPTS: u32 = 3;
 /// Period of the storage log line (files, their memory, the block cache), ms.
 const STORAGE_LOG_MS: u64 = 60_000;
 
@@ -137,6 +145,34 @@ impl ProposalWait {
 #[derive(Debug)]
 struct Invalid(String);
 
+/// A judged block: valid and executed, or naming transactions this node does not hold yet.
+enum Judged {
+    Valid(Prepared),
+    Missing {
+        /// The hashes of the transactions to fetch.
+        hashes: Vec<Hash>,
+        /// The key of the block's proposer, asked first.
+        proposer: [u8; 32],
+    },
+}
+
+/// A block of the current height whose transactions are not all at hand: they are asked of
+/// peers, and the block is judged again when they arrive.
+struct Awaiting {
+    height: u64,
+    /// The round it was proposed in, or `None` for a decided block.
+    round: Option<Round>,
+    payload: Vec<u8>,
+    /// A decided block's certificate: the block is committed once it resolves.
+    certificate: Option<CommitCertificate>,
+    proposer: [u8; 32],
+    /// Fetches sent so far.
+    attempts: u32,
+}
+
+/// Transactions fetched for a block: its hash and the encoded envelopes a peer sent.
+type Fetched = ([u8; 32], Result<Vec<Vec<u8>>, String>);
+
 /// The driver's state.
 pub struct Driver {
     shared: Shared,
@@ -163,6 +199,12 @@ pub struct Driver {
     /// A decided block not yet written: only while this validator, the next height's first
     /// proposer, builds its proposal on top of it (see `Output::Decide`).
     staged: Option<Staged>,
+    /// Blocks of the current height waiting for transactions asked of peers, by hash.
+    awaiting: BTreeMap<[u8; 32], Awaiting>,
+    /// Verified transactions fetched for the awaiting blocks; cleared at every height.
+    fetched: HashMap<Hash, VerifiedTransaction>,
+    fetched_tx: mpsc::Sender<Fetched>,
+    fetched_rx: mpsc::Receiver<Fetched>,
 }
 
 fn storage(error: impl std::fmt::Display) -> DriverError {
@@ -174,6 +216,7 @@ impl Driver {
     #[must_use]
     pub fn new(shared: Shared, key: SigningKey, config: ConsensusConfig) -> Self {
         let (timeouts_tx, timeouts_rx) = mpsc::channel(TIMEOUT_QUEUE);
+        let (fetched_tx, fetched_rx) = mpsc::channel(AWAITING_BLOCKS_MAX);
         Self {
             shared,
             key,
@@ -191,6 +234,10 @@ impl Driver {
             logged: 0,
             wal_syncer: None,
             staged: None,
+            awaiting: BTreeMap::new(),
+            fetched: HashMap::new(),
+            fetched_tx,
+            fetched_rx,
         }
     }
 
@@ -222,6 +269,8 @@ impl Driver {
         self.shared.is_validator.store(ours, Ordering::Relaxed);
         self.validators = Some(validators.clone());
         self.prepared.clear();
+        self.awaiting.clear();
+        self.fetched.clear();
         self.waiting_value = None;
         if !ours {
             self.consensus = None;
@@ -381,14 +430,23 @@ impl Driver {
                 block_hash,
                 payload,
             } => {
-                let valid = match self.validate(height.0, Some(round), &block_hash, &payload) {
-                    Ok(prepared) => {
-                        self.mark_in_block(&prepared);
-                        if self.prepared.len() >= PREPARED_BLOCKS_MAX {
-                            self.prepared.pop_first();
-                        }
-                        self.prepared.insert(block_hash.0, prepared);
+                let judged = self.validate(height.0, Some(round), &block_hash, &payload);
+                let valid = match judged {
+                    Ok(Judged::Valid(prepared)) => {
+                        self.keep_prepared(block_hash, prepared);
                         true
+                    }
+                    Ok(Judged::Missing { hashes, proposer }) => {
+                        let awaiting = Awaiting {
+                            height: height.0,
+                            round: Some(round),
+                            payload,
+                            certificate: None,
+                            proposer,
+                            attempts: 0,
+                        };
+                        self.await_transactions(block_hash, awaiting, hashes);
+                        return Ok(None);
                     }
                     Err(Invalid(reason)) => {
                         warn!(height = height.0, round = round.0, %reason, "proposed block is invalid");
@@ -407,18 +465,33 @@ impl Driver {
                 payload,
                 certificate,
             } => {
-                // The next height starts on the decided block before it is written if this
-                // validator proposes first there: its proposal leaves a write earlier. Nothing
-                // else is handled before the write; safety data saved for the proposal in
-                // between may run one height ahead of the stored chain, which a restart
-                // handles (the core keeps it until that height, the block comes back from the
-                // consensus log or from peers).
-                self.stage_decided(height.0, &block_hash, &payload, &certificate)?;
-                if !self.staged.as_ref().is_some_and(|s| self.proposes_after(s)) {
-                    self.write_staged()?;
+                if !self.prepared.contains_key(&block_hash.0) {
+                    match self.validate(height.0, None, &block_hash, &payload) {
+                        Ok(Judged::Valid(prepared)) => {
+                            self.prepared.insert(block_hash.0, prepared);
+                        }
+                        Ok(Judged::Missing { hashes, proposer }) => {
+                            // Committed once its transactions arrive (or block sync brings it).
+                            let awaiting = Awaiting {
+                                height: height.0,
+                                round: None,
+                                payload,
+                                certificate: Some(certificate),
+                                proposer,
+                                attempts: 0,
+                            };
+                            self.await_transactions(block_hash, awaiting, hashes);
+                            return Ok(None);
+                        }
+                        Err(Invalid(reason)) => {
+                            return Err(DriverError::Invariant(format!(
+                                "block {} was certified by a quorum but does not execute here: {reason}",
+                                height.0
+                            )))
+                        }
+                    }
                 }
-                self.start_height()?;
-                self.write_staged()?;
+                self.decided(height.0, &block_hash, &payload, &certificate)?;
                 Ok(None)
             }
             Output::Evidence(evidence) => {
@@ -429,6 +502,157 @@ impl Driver {
                 debug!(%error, "consensus input rejected");
                 Ok(None)
             }
+        }
+    }
+
+    /// Commits a decided block this node has judged (it is among the prepared ones) and starts
+    /// the next height.
+    fn decided(
+        &mut self,
+        height: u64,
+        block_hash: &BlockHash,
+        payload: &[u8],
+        certificate: &CommitCertificate,
+    ) -> Result<(), DriverError> {
+        // The next height starts on the decided block before it is written if this validator
+        // proposes first there: its proposal leaves a write earlier. Nothing else is handled
+        // before the write; safety data saved for the proposal in between may run one height
+        // ahead of the stored chain, which a restart handles (the core keeps it until that
+        // height, the block comes back from the consensus log or from peers).
+        self.stage_decided(height, block_hash, payload, certificate)?;
+        if !self.staged.as_ref().is_some_and(|s| self.proposes_after(s)) {
+            self.write_staged()?;
+        }
+        self.start_height()?;
+        self.write_staged()
+    }
+
+    /// Keeps a proposed block found valid until the height is decided.
+    fn keep_prepared(&mut self, block_hash: BlockHash, prepared: Prepared) {
+        self.mark_in_block(&prepared);
+        if self.prepared.len() >= PREPARED_BLOCKS_MAX {
+            self.prepared.pop_first();
+        }
+        self.prepared.insert(block_hash.0, prepared);
+    }
+
+    /// Asks a peer for the transactions of a block that this node does not hold: the block's
+    /// proposer first, then the other peers in turn. A proposal beyond
+    /// [`AWAITING_BLOCKS_MAX`] is left unjudged; a decided block always waits.
+    fn await_transactions(&mut self, block_hash: BlockHash, awaiting: Awaiting, hashes: Vec<Hash>) {
+        if awaiting.certificate.is_none()
+            && self.awaiting.len() >= AWAITING_BLOCKS_MAX
+            && !self.awaiting.contains_key(&block_hash.0)
+        {
+            warn!(
+                height = awaiting.height,
+                "too many blocks wait for transactions; proposal left unjudged"
+            );
+            return;
+        }
+        debug!(
+            height = awaiting.height,
+            missing = hashes.len(),
+            attempt = awaiting.attempts + 1,
+            "asking peers for a block's transactions"
+        );
+        let peer = (awaiting.attempts == 0).then_some(awaiting.proposer);
+        let network = self.shared.network.clone();
+        let fetched = self.fetched_tx.clone();
+        let hash = block_hash.0;
+        tokio::spawn(async move {
+            let result = network
+                .fetch_transactions(peer, hashes)
+                .await
+                .map_err(|error| error.to_string());
+            // A stopped driver no longer needs the answer.
+            let _ = fetched.send((hash, result)).await;
+        });
+        let mut awaiting = awaiting;
+        awaiting.attempts += 1;
+        self.awaiting.insert(block_hash.0, awaiting);
+    }
+
+    /// Takes transactions a peer sent for an awaiting block (only those the block names,
+    /// verified) and judges the block again.
+    fn on_fetched(&mut self, (hash, result): Fetched) -> Result<(), DriverError> {
+        let Some(awaiting) = self.awaiting.remove(&hash) else {
+            return Ok(());
+        };
+        let block = v1::Block::decode(awaiting.payload.as_slice()).unwrap_or_default();
+        let wanted: HashSet<(&[u8], &[u8])> = block
+            .transaction_refs
+            .iter()
+            .map(|r| (r.hash.as_slice(), r.envelope_hash.as_slice()))
+            .collect();
+        match result {
+            Ok(entries) => {
+                let envelopes: Vec<v1::SignedTransaction> = entries
+                    .iter()
+                    .filter_map(|bytes| v1::SignedTransaction::decode(bytes.as_slice()).ok())
+                    .filter(|envelope| {
+                        transaction_hash(&self.shared.chain_id, &envelope.body).is_ok_and(|h| {
+                            wanted.contains(&(h.as_slice(), envelope_hash(envelope).as_slice()))
+                        })
+                    })
+                    .collect();
+                for verified in verify_transactions(envelopes, &self.shared.chain_id)
+                    .into_iter()
+                    .flatten()
+                {
+                    self.fetched.insert(verified.hash, verified);
+                }
+            }
+            Err(error) => debug!(%error, "fetching a block's transactions failed"),
+        }
+        let block_hash = BlockHash(hash);
+        let judged = self.validate(
+            awaiting.height,
+            awaiting.round,
+            &block_hash,
+            &awaiting.payload,
+        );
+        match (judged, awaiting.round) {
+            (Ok(Judged::Valid(prepared)), Some(_)) => {
+                self.keep_prepared(block_hash, prepared);
+                self.feed(Input::ValueValidity {
+                    height: Height(awaiting.height),
+                    block_hash,
+                    valid: true,
+                })
+            }
+            (Ok(Judged::Valid(prepared)), None) => {
+                self.prepared.insert(hash, prepared);
+                let certificate = awaiting.certificate.ok_or_else(|| {
+                    DriverError::Invariant("a decided block awaits without its certificate".into())
+                })?;
+                info!(height = awaiting.height, "decided block's transactions fetched");
+                self.decided(awaiting.height, &block_hash, &awaiting.payload, &certificate)
+            }
+            (Ok(Judged::Missing { hashes, .. }), round) => {
+                if round.is_none() || awaiting.attempts < TRANSACTION_FETCH_ATTEMPTS {
+                    self.await_transactions(block_hash, awaiting, hashes);
+                } else {
+                    warn!(
+                        height = awaiting.height,
+                        missing = hashes.len(),
+                        "peers did not send a proposal's transactions; left unjudged"
+                    );
+                }
+                Ok(())
+            }
+            (Err(Invalid(reason)), Some(round)) => {
+                warn!(height = awaiting.height, round = round.0, %reason, "proposed block is invalid");
+                self.feed(Input::ValueValidity {
+                    height: Height(awaiting.height),
+                    block_hash,
+                    valid: false,
+                })
+            }
+            (Err(Invalid(reason)), None) => Err(DriverError::Invariant(format!(
+                "block {} was certified by a quorum but does not execute here: {reason}",
+                awaiting.height
+            ))),
         }
     }
 
@@ -458,6 +682,7 @@ impl Driver {
             .iter()
             .map(|t| (**t).clone())
             .collect();
+        let transactions_refs = transactions.iter().map(transaction_ref).collect();
         let prepared = self.execute_block_at(height.0, time_ms, self.public_key(), transactions)?;
         let header = prepared
             .block
@@ -472,7 +697,13 @@ impl Driver {
             waiting = self.shared.mempool.len(),
             "proposing block"
         );
-        let payload = prepared.block.encode_to_vec();
+        // Peers hold the transactions already (gossiped at admission): the proposal names them.
+        let payload = v1::Block {
+            header: prepared.block.header.clone(),
+            transactions: Vec::new(),
+            transaction_refs: transactions_refs,
+        }
+        .encode_to_vec();
         self.mark_in_block(&prepared);
         self.prepared.insert(hash, prepared);
         Ok(Input::ProposeValue {
@@ -553,6 +784,7 @@ impl Driver {
         let block = v1::Block {
             header: Some(header),
             transactions: transactions.into_iter().map(|t| t.envelope).collect(),
+            transaction_refs: Vec::new(),
         };
         Ok(Prepared {
             block,
@@ -578,7 +810,7 @@ impl Driver {
         round: Option<Round>,
         hash: &BlockHash,
         payload: &[u8],
-    ) -> Result<Prepared, Invalid> {
+    ) -> Result<Judged, Invalid> {
         if payload.len() > BLOCK_BYTES_MAX {
             return Err(Invalid(format!("block is {} bytes", payload.len())));
         }
@@ -625,20 +857,29 @@ impl Driver {
                 return Err(Invalid("header names another proposer".into()));
             }
         }
-        if block.transactions.len() > BLOCK_TRANSACTIONS_MAX
-            || header.transaction_count as usize != block.transactions.len()
-        {
-            return Err(Invalid("transaction count is wrong or too large".into()));
-        }
-        let verified = self
-            .verify_once(block.transactions)
-            .map_err(|e| Invalid(format!("a transaction fails verification: {e}")))?;
+        let transactions = if block.transaction_refs.is_empty() {
+            if block.transactions.len() > BLOCK_TRANSACTIONS_MAX
+                || header.transaction_count as usize != block.transactions.len()
+            {
+                return Err(Invalid("transaction count is wrong or too large".into()));
+            }
+            self.verify_once(block.transactions)
+                .map_err(|e| Invalid(format!("a transaction fails verification: {e}")))?
+        } else {
+            match self.resolve(&header, &block.transaction_refs, block.transactions.len())? {
+                Ok(transactions) => transactions,
+                Err(hashes) => {
+                    let proposer = header.proposer.as_slice().try_into().unwrap_or([0; 32]);
+                    return Ok(Judged::Missing { hashes, proposer });
+                }
+            }
+        };
         let prepared = self
             .execute_block_at(
                 height,
                 header.time_ms,
                 header.proposer.clone().try_into().unwrap_or([0; 32]),
-                verified,
+                transactions,
             )
             .map_err(|e| Invalid(e.to_string()))?;
         // The rebuilt block holds the same envelopes; only its header can differ.
@@ -647,7 +888,67 @@ impl Driver {
                 "header roots do not match the block's execution".into(),
             ));
         }
-        Ok(prepared)
+        Ok(Judged::Valid(prepared))
+    }
+
+    /// The transactions a proposal names, from the mempool or from those fetched, each the
+    /// exact envelope named (its signatures included); or the hashes of those not at hand.
+    /// The references must match the header's count and transactions root before anything is
+    /// fetched for them.
+    fn resolve(
+        &self,
+        header: &v1::BlockHeader,
+        refs: &[v1::TransactionRef],
+        also_carried: usize,
+    ) -> Result<Result<Vec<VerifiedTransaction>, Vec<Hash>>, Invalid> {
+        if also_carried > 0 {
+            return Err(Invalid(
+                "block carries both transactions and references".into(),
+            ));
+        }
+        if refs.len() > BLOCK_TRANSACTIONS_MAX || header.transaction_count as usize != refs.len() {
+            return Err(Invalid("transaction count is wrong or too large".into()));
+        }
+        let mut named = Vec::with_capacity(refs.len());
+        for r in refs {
+            let hash = Hash::try_from(r.hash.as_slice());
+            let envelope = Hash::try_from(r.envelope_hash.as_slice());
+            match (hash, envelope) {
+                (Ok(hash), Ok(envelope)) => named.push((hash, envelope)),
+                _ => return Err(Invalid("a transaction reference is malformed".into())),
+            }
+        }
+        let hashes: Vec<Hash> = named.iter().map(|(hash, _)| *hash).collect();
+        if merkle_root(&hashes).as_slice() != header.transactions_root.as_slice() {
+            return Err(Invalid(
+                "transaction references do not match the transactions root".into(),
+            ));
+        }
+        let waiting = self.shared.mempool.get_many(&hashes);
+        let mut transactions = Vec::with_capacity(named.len());
+        let mut missing = Vec::new();
+        for ((hash, envelope), waiting) in named.iter().zip(waiting) {
+            let found = waiting
+                .filter(|t| envelope_hash(&t.envelope) == *envelope)
+                .map(|t| (*t).clone())
+                .or_else(|| {
+                    self.fetched
+                        .get(hash)
+                        .filter(|t| envelope_hash(&t.envelope) == *envelope)
+                        .cloned()
+                });
+            match found {
+                Some(transaction) => transactions.push(transaction),
+                None => missing.push(*hash),
+            }
+        }
+        if missing.is_empty() {
+            Ok(Ok(transactions))
+        } else {
+            missing.sort_unstable();
+            missing.dedup();
+            Ok(Err(missing))
+        }
     }
 
     /// Verifies a block's envelopes, each once per node: an envelope identical to one already
@@ -711,9 +1012,20 @@ impl Driver {
         self.write_staged()?;
         let prepared = match self.prepared.remove(&hash.0) {
             Some(prepared) => prepared,
-            None => self.validate(height, None, hash, payload).map_err(|Invalid(reason)| {
-                DriverError::Invariant(format!("block {height} was certified by a quorum but does not execute here: {reason}"))
-            })?,
+            None => match self.validate(height, None, hash, payload) {
+                Ok(Judged::Valid(prepared)) => prepared,
+                Ok(Judged::Missing { hashes, .. }) => {
+                    return Err(DriverError::Invariant(format!(
+                        "decided block {height} was to be written without {} of its transactions",
+                        hashes.len()
+                    )))
+                }
+                Err(Invalid(reason)) => {
+                    return Err(DriverError::Invariant(format!(
+                        "block {height} was certified by a quorum but does not execute here: {reason}"
+                    )))
+                }
+            },
         };
         let transactions = prepared.transaction_hashes();
         let committed = v1::CommittedBlock {
@@ -953,8 +1265,22 @@ impl Driver {
                 warn!(height, %error, "peer sent a block whose certificate does not verify");
                 return Ok(());
             }
+            if !block.transaction_refs.is_empty() {
+                warn!(height, "peer sent a block without its transactions");
+                return Ok(());
+            }
             let payload = block.encode_to_vec();
+            let decided_here = self
+                .awaiting
+                .get(&certificate.block_hash.0)
+                .is_some_and(|a| a.certificate.is_some() && a.height == height);
             match self.consensus.as_ref() {
+                // Decided here, waiting for its transactions: the block brings them.
+                _ if decided_here => {
+                    self.awaiting.remove(&certificate.block_hash.0);
+                    self.commit(height, &certificate.block_hash, &payload, &certificate)?;
+                    self.start_height()?;
+                }
                 Some(consensus) if consensus.height().0 == height => {
                     self.feed(Input::DecidedElsewhere {
                         block_hash: certificate.block_hash,
@@ -998,6 +1324,9 @@ impl Driver {
             tokio::select! {
                 Some(result) = synced_rx.recv() => {
                     self.apply_synced(result)?;
+                }
+                Some(fetched) = self.fetched_rx.recv() => {
+                    self.on_fetched(fetched)?;
                 }
                 Some(failure) = failed_rx.recv() => {
                     return Err(DriverError::Storage(failure));

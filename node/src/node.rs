@@ -1,11 +1,13 @@
 //! Starting a node from its configuration: storage, mempool, network, consensus driver and
 //! gRPC services wired together, running until a shutdown signal.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use prost::Message as _;
 use tokio::sync::{broadcast, watch};
 use tracing::{error, info, warn};
 
@@ -23,17 +25,70 @@ const COMMIT_NOTICES: usize = 1_024;
 /// Largest batch of encoded blocks served to a syncing peer, in bytes.
 const SYNC_BYTES_MAX: usize = 16 * 1024 * 1024;
 
-/// Serves committed blocks to syncing peers from the store.
-struct StoreBlocks(Arc<Store>);
+/// Serves committed blocks to syncing peers from the store, and transactions asked for by
+/// hash (to validators resolving a proposal) from the mempool or the store.
+struct StoreBlocks {
+    store: Arc<Store>,
+    mempool: Arc<Mempool>,
+}
 
 impl BlockSource for StoreBlocks {
     fn blocks_from(&self, from_height: u64, max_blocks: u32, max_bytes: usize) -> Vec<Vec<u8>> {
-        self.0
+        self.store
             .blocks_bytes_from(from_height, max_blocks, max_bytes.min(SYNC_BYTES_MAX))
             .unwrap_or_else(|e| {
                 error!(%e, "reading blocks for a peer failed");
                 Vec::new()
             })
+    }
+
+    fn transactions(&self, hashes: &[[u8; 32]], max_bytes: usize) -> Vec<Vec<u8>> {
+        let mut found = Vec::new();
+        let mut bytes = 0usize;
+        let mut committed: BTreeMap<u64, Vec<u32>> = BTreeMap::new();
+        for (hash, waiting) in hashes.iter().zip(self.mempool.get_many(hashes)) {
+            match waiting {
+                Some(transaction) => {
+                    let encoded = transaction.envelope.encode_to_vec();
+                    bytes += encoded.len();
+                    found.push(encoded);
+                }
+                // Decided meanwhile: read from its block.
+                None => match self.store.transaction_location(hash) {
+                    Ok(Some(location)) => committed
+                        .entry(location.height)
+                        .or_default()
+                        .push(location.index),
+                    Ok(None) => {}
+                    Err(error) => error!(%error, "reading a transaction for a peer failed"),
+                },
+            }
+            if bytes > max_bytes {
+                return found;
+            }
+        }
+        for (height, indexes) in committed {
+            let block = match self.store.block(height) {
+                Ok(Some(block)) => block,
+                Ok(None) => continue,
+                Err(error) => {
+                    error!(%error, height, "reading a block for a peer failed");
+                    continue;
+                }
+            };
+            let transactions = block.block.map(|b| b.transactions).unwrap_or_default();
+            for index in indexes {
+                if let Some(envelope) = transactions.get(index as usize) {
+                    let encoded = envelope.encode_to_vec();
+                    bytes += encoded.len();
+                    found.push(encoded);
+                    if bytes > max_bytes {
+                        return found;
+                    }
+                }
+            }
+        }
+        found
     }
 }
 
@@ -80,13 +135,16 @@ pub async fn run(path: &Path) -> anyhow::Result<()> {
             .collect::<Result<_, _>>()?,
         allowed_keys,
     };
-    let (network, events, network_task) =
-        network::start(network_config, Arc::new(StoreBlocks(Arc::clone(&store)))).await?;
     let mempool = Arc::new(Mempool::with_client_limit(
         config.mempool.transactions_max,
         config.mempool.bytes_max,
         config.mempool.client_transactions_max,
     ));
+    let source = StoreBlocks {
+        store: Arc::clone(&store),
+        mempool: Arc::clone(&mempool),
+    };
+    let (network, events, network_task) = network::start(network_config, Arc::new(source)).await?;
     let (commits, _) = broadcast::channel(COMMIT_NOTICES);
     let gossip = rpc::start_gossip(network.clone());
     let admission = AdmissionQueue::start(

@@ -1494,6 +1494,11 @@ fn check_block(
         height: header.height,
         problem,
     };
+    if !block.transaction_refs.is_empty() {
+        return Err(invalid(
+            "a stored block carries its transactions, not references to them".to_owned(),
+        ));
+    }
     let expected_height = tip.height + 1;
     if header.height != expected_height {
         return Err(StoreError::NotNext {

@@ -178,6 +178,22 @@ pub fn transaction_hash(chain_id: &str, body: &[u8]) -> Result<Hash, SigningErro
     signing_digest(Domain::Transaction, chain_id, body)
 }
 
+/// SHA-256 of an envelope's encoding: names one exact envelope, signatures included, where
+/// [`transaction_hash`] names only its body (a proposal's `v1::TransactionRef`).
+#[must_use]
+pub fn envelope_hash(envelope: &v1::SignedTransaction) -> Hash {
+    sha256(&envelope.encode_to_vec())
+}
+
+/// The reference a proposal carries for a verified transaction.
+#[must_use]
+pub fn transaction_ref(transaction: &VerifiedTransaction) -> v1::TransactionRef {
+    v1::TransactionRef {
+        hash: transaction.hash.to_vec(),
+        envelope_hash: envelope_hash(&transaction.envelope).to_vec(),
+    }
+}
+
 /// SHA-256 of some bytes.
 #[must_use]
 pub fn sha256(bytes: &[u8]) -> Hash {

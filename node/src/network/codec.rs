@@ -15,8 +15,9 @@ use yrd_proto::{limits, v1};
 
 /// The protocol name of block sync.
 pub const SYNC_PROTOCOL: StreamProtocol = StreamProtocol::new("/yrd/sync/1");
-/// Largest encoded `BlocksRequest` frame body, in bytes.
-pub const REQUEST_BYTES_MAX: usize = 1024;
+/// Largest encoded `BlocksRequest` frame body, in bytes: room for the hashes of a whole block's
+/// transactions (34 bytes each with their field key and length).
+pub const REQUEST_BYTES_MAX: usize = 1024 + limits::BLOCK_TRANSACTIONS_MAX * 34;
 /// Largest encoded `BlocksResponse` frame body, in bytes.
 pub const RESPONSE_BYTES_MAX: usize = limits::MESSAGE_BYTES_MAX;
 /// Bytes of the length prefix of a frame.
@@ -260,9 +261,24 @@ mod tests {
         let request = v1::BlocksRequest {
             from_height: 42,
             max_blocks: 7,
+            transaction_hashes: Vec::new(),
         };
         let mut wire = Vec::new();
-        block_on(SyncCodec.write_request(&SYNC_PROTOCOL, &mut wire, request)).unwrap();
+        block_on(SyncCodec.write_request(&SYNC_PROTOCOL, &mut wire, request.clone())).unwrap();
+        let read = block_on(SyncCodec.read_request(&SYNC_PROTOCOL, &mut wire.as_slice())).unwrap();
+        assert_eq!(read, request);
+    }
+
+    #[test]
+    fn a_request_for_a_whole_blocks_transactions_fits_and_round_trips() {
+        let request = v1::BlocksRequest {
+            from_height: 0,
+            max_blocks: 0,
+            transaction_hashes: vec![vec![0xab; 32]; limits::BLOCK_TRANSACTIONS_MAX],
+        };
+        let mut wire = Vec::new();
+        block_on(SyncCodec.write_request(&SYNC_PROTOCOL, &mut wire, request.clone())).unwrap();
+        assert!(wire.len() <= REQUEST_BYTES_MAX + LENGTH_PREFIX_BYTES);
         let read = block_on(SyncCodec.read_request(&SYNC_PROTOCOL, &mut wire.as_slice())).unwrap();
         assert_eq!(read, request);
     }

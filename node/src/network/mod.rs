@@ -10,7 +10,8 @@
 //!   transaction batches first; the swarm never waits on it), pending block fetches, block
 //!   requests being served.
 //! - Every byte from a peer is bounded before it is read: gossip messages by
-//!   `limits::MESSAGE_BYTES_MAX`, sync requests by 1 KiB and responses by `MESSAGE_BYTES_MAX`.
+//!   `limits::MESSAGE_BYTES_MAX`, sync requests by [`REQUEST_BYTES_MAX`] and responses by
+//!   `MESSAGE_BYTES_MAX`.
 //! - The network does not decode consensus messages, batches or blocks; it moves bytes, and
 //!   says which allowed key authored (gossip) or served (sync) them.
 
@@ -39,6 +40,8 @@ pub const EVENT_QUEUE_CAPACITY: usize = 4_096;
 pub const EVENT_SLOTS_RESERVED_FOR_CONSENSUS: usize = 1_024;
 /// Most block fetches waiting for an answer at once.
 pub const FETCHES_PENDING_MAX: usize = 64;
+/// Most transactions asked for in one fetch: those of one block.
+pub const TRANSACTIONS_FETCH_MAX: usize = yrd_proto::limits::BLOCK_TRANSACTIONS_MAX;
 /// Most blocks asked for, or served, in one sync exchange.
 pub const SYNC_BLOCKS_MAX: u32 = 64;
 /// Bytes of blocks a node aims to serve in one sync response (one block may overshoot it,
@@ -131,6 +134,14 @@ pub trait BlockSource: Send + Sync + 'static {
     /// `max_blocks` and about `max_bytes` (one block may overshoot). Called on a blocking
     /// thread.
     fn blocks_from(&self, from_height: u64, max_blocks: u32, max_bytes: usize) -> Vec<Vec<u8>>;
+
+    /// Encoded `v1::SignedTransaction` values of those of `hashes` this node holds (waiting
+    /// or committed), in any order, about `max_bytes` at most. Called on a blocking thread.
+    /// None by default.
+    fn transactions(&self, hashes: &[[u8; 32]], max_bytes: usize) -> Vec<Vec<u8>> {
+        let _ = (hashes, max_bytes);
+        Vec::new()
+    }
 }
 
 /// Everything that can go wrong in the network.
@@ -254,6 +265,12 @@ enum Command {
         max_blocks: u32,
         reply: oneshot::Sender<Result<Vec<Vec<u8>>, NetworkError>>,
     },
+    FetchTransactions {
+        /// The ed25519 key of the peer to ask first, if connected.
+        peer: Option<[u8; 32]>,
+        hashes: Vec<[u8; 32]>,
+        reply: oneshot::Sender<Result<Vec<Vec<u8>>, NetworkError>>,
+    },
 }
 
 /// A cheap handle on the running network.
@@ -316,16 +333,53 @@ impl NetworkHandle {
         max_blocks: u32,
     ) -> Result<Vec<Vec<u8>>, NetworkError> {
         let (reply, answer) = oneshot::channel();
-        self.commands
-            .try_send(Command::FetchBlocks {
+        self.request(
+            Command::FetchBlocks {
                 from_height,
                 max_blocks: max_blocks.min(SYNC_BLOCKS_MAX),
                 reply,
-            })
-            .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => NetworkError::Backpressure,
-                mpsc::error::TrySendError::Closed(_) => NetworkError::Stopped,
-            })?;
+            },
+            answer,
+        )
+        .await
+    }
+
+    /// Asks `peer` (by ed25519 key) if it is connected, else another connected peer in turn,
+    /// for the transactions with these hashes (at most [`TRANSACTIONS_FETCH_MAX`]). Returns the
+    /// encoded `v1::SignedTransaction` values it holds, unverified and in any order.
+    pub async fn fetch_transactions(
+        &self,
+        peer: Option<[u8; 32]>,
+        hashes: Vec<[u8; 32]>,
+    ) -> Result<Vec<Vec<u8>>, NetworkError> {
+        if hashes.len() > TRANSACTIONS_FETCH_MAX {
+            return Err(NetworkError::MessageTooLarge {
+                length: hashes.len(),
+                max: TRANSACTIONS_FETCH_MAX,
+            });
+        }
+        let (reply, answer) = oneshot::channel();
+        self.request(
+            Command::FetchTransactions {
+                peer,
+                hashes,
+                reply,
+            },
+            answer,
+        )
+        .await
+    }
+
+    /// Queues a fetch and waits for its answer.
+    async fn request(
+        &self,
+        command: Command,
+        answer: oneshot::Receiver<Result<Vec<Vec<u8>>, NetworkError>>,
+    ) -> Result<Vec<Vec<u8>>, NetworkError> {
+        self.commands.try_send(command).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => NetworkError::Backpressure,
+            mpsc::error::TrySendError::Closed(_) => NetworkError::Stopped,
+        })?;
         // The request itself times out after FETCH_TIMEOUT_MS in the swarm; this one only
         // guards against a swarm task that stalls.
         let guard = Duration::from_millis(FETCH_TIMEOUT_MS + 2_000);

@@ -33,7 +33,7 @@ use super::{
     ALLOWED_KEYS_MAX, EVENT_SLOTS_RESERVED_FOR_CONSENSUS, FETCHES_PENDING_MAX, FETCH_TIMEOUT_MS,
     GOSSIP_DUPLICATE_CACHE_MS, GOSSIP_HEARTBEAT_MS, IDLE_CONNECTION_TIMEOUT_MS, LISTEN_TIMEOUT_MS,
     PING_INTERVAL_MS, REDIAL_INTERVAL_MS, SYNC_BLOCKS_MAX, SYNC_SERVE_BYTES_TARGET,
-    SYNC_SERVING_MAX,
+    SYNC_SERVING_MAX, TRANSACTIONS_FETCH_MAX,
 };
 
 /// Bytes a gossip message envelope (topic, author key, sequence number, signature, framing)
@@ -64,7 +64,8 @@ const TRANSACTION_GOSSIP_PROTOCOL_PREFIX: &str = "/yrd/txgossip";
 /// A fetch waiting for its answer.
 struct PendingFetch {
     peer: PeerId,
-    max_blocks: u32,
+    /// Most entries the answer may hold: blocks or transactions asked for.
+    max_entries: usize,
     reply: oneshot::Sender<Result<Vec<Vec<u8>>, NetworkError>>,
 }
 
@@ -395,46 +396,80 @@ impl Service {
                 from_height,
                 max_blocks,
                 reply,
-            } => self.fetch(from_height, max_blocks, reply),
+            } => self.fetch(
+                None,
+                v1::BlocksRequest {
+                    from_height,
+                    max_blocks: max_blocks.min(SYNC_BLOCKS_MAX),
+                    transaction_hashes: Vec::new(),
+                },
+                reply,
+            ),
+            Command::FetchTransactions {
+                peer,
+                hashes,
+                reply,
+            } => {
+                let preferred = peer.and_then(|key| super::peer_id_of(&key).ok());
+                self.fetch(
+                    preferred,
+                    v1::BlocksRequest {
+                        from_height: 0,
+                        max_blocks: 0,
+                        transaction_hashes: hashes.iter().map(|h| h.to_vec()).collect(),
+                    },
+                    reply,
+                );
+            }
         }
     }
 
     fn fetch(
         &mut self,
-        from_height: u64,
-        max_blocks: u32,
+        preferred: Option<PeerId>,
+        request: v1::BlocksRequest,
         reply: oneshot::Sender<Result<Vec<Vec<u8>>, NetworkError>>,
     ) {
         if self.pending_fetches.len() >= FETCHES_PENDING_MAX {
             let _ = reply.send(Err(NetworkError::Backpressure));
             return;
         }
-        let peer = match self
-            .connected
-            .iter()
-            .nth(self.fetch_cursor % self.connected.len().max(1))
-        {
-            Some(peer) => *peer,
-            None => {
-                let _ = reply.send(Err(NetworkError::NoPeers));
-                return;
-            }
-        };
-        self.fetch_cursor = self.fetch_cursor.wrapping_add(1);
-        let max_blocks = max_blocks.min(SYNC_BLOCKS_MAX);
-        let request_id = self.swarm.behaviour_mut().sync.send_request(
-            &peer,
-            v1::BlocksRequest {
-                from_height,
-                max_blocks,
+        let peer = match preferred.filter(|peer| self.connected.contains(peer)) {
+            Some(peer) => peer,
+            None => match self
+                .connected
+                .iter()
+                .nth(self.fetch_cursor % self.connected.len().max(1))
+            {
+                Some(peer) => {
+                    self.fetch_cursor = self.fetch_cursor.wrapping_add(1);
+                    *peer
+                }
+                None => {
+                    let _ = reply.send(Err(NetworkError::NoPeers));
+                    return;
+                }
             },
+        };
+        // At most one answer entry per block or transaction asked for.
+        let max_entries = if request.transaction_hashes.is_empty() {
+            request.max_blocks as usize
+        } else {
+            request.transaction_hashes.len()
+        };
+        debug!(
+            %peer,
+            from_height = request.from_height,
+            max_blocks = request.max_blocks,
+            transactions = request.transaction_hashes.len(),
+            "fetching"
         );
-        debug!(%peer, from_height, max_blocks, "fetching blocks");
+        let request_id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
         self.pending_fetches.insert(
             request_id,
             PendingFetch {
                 peer,
-                max_blocks,
+                max_entries,
                 reply,
             },
         );
@@ -468,18 +503,34 @@ impl Service {
             warn!(%peer, "too many block requests being served; request refused");
             return;
         }
+        let hashes = match transaction_hashes(&request) {
+            Ok(hashes) => hashes,
+            Err(reason) => {
+                warn!(%peer, %reason, "malformed transaction request refused");
+                return;
+            }
+        };
         self.serving += 1;
         let source = self.source.clone();
         let served = self.served_tx.clone();
         let max_blocks = request.max_blocks.min(SYNC_BLOCKS_MAX);
         let from_height = request.from_height;
-        debug!(%peer, from_height, max_blocks, "serving blocks");
+        debug!(%peer, from_height, max_blocks, transactions = hashes.len(), "serving");
         tokio::task::spawn_blocking(move || {
             let blocks = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                source.blocks_from(from_height, max_blocks, SYNC_SERVE_BYTES_TARGET)
+                if hashes.is_empty() {
+                    source.blocks_from(from_height, max_blocks, SYNC_SERVE_BYTES_TARGET)
+                } else {
+                    source.transactions(&hashes, SYNC_SERVE_BYTES_TARGET)
+                }
             }));
+            let max_entries = if hashes.is_empty() {
+                max_blocks as usize
+            } else {
+                hashes.len()
+            };
             let blocks = match blocks {
-                Ok(blocks) => Some(trim_response(blocks, max_blocks)),
+                Ok(blocks) => Some(trim_response(blocks, max_entries)),
                 Err(_) => {
                     warn!(from_height, "block source panicked; block request refused");
                     None
@@ -624,13 +675,13 @@ impl Service {
                     let Some(pending) = self.pending_fetches.remove(&request_id) else {
                         return;
                     };
-                    let result = if response.len() > pending.max_blocks as usize {
+                    let result = if response.len() > pending.max_entries {
                         Err(NetworkError::FetchFailed {
                             peer: pending.peer,
                             reason: format!(
-                                "{} blocks sent for at most {} asked",
+                                "{} entries sent for at most {} asked",
                                 response.len(),
-                                pending.max_blocks
+                                pending.max_entries
                             ),
                         })
                     } else {
@@ -716,8 +767,27 @@ impl Service {
 
 /// Keeps at most `max_blocks` blocks and stops before the encoded response would exceed
 /// `RESPONSE_BYTES_MAX`.
-fn trim_response(mut blocks: Vec<Vec<u8>>, max_blocks: u32) -> Vec<Vec<u8>> {
-    blocks.truncate(max_blocks as usize);
+/// The transaction hashes a request asks for (none for a block request): at most
+/// [`TRANSACTIONS_FETCH_MAX`], each of 32 bytes.
+fn transaction_hashes(request: &v1::BlocksRequest) -> Result<Vec<[u8; 32]>, String> {
+    if request.transaction_hashes.len() > TRANSACTIONS_FETCH_MAX {
+        return Err(format!(
+            "{} transactions asked for, at most {TRANSACTIONS_FETCH_MAX}",
+            request.transaction_hashes.len()
+        ));
+    }
+    request
+        .transaction_hashes
+        .iter()
+        .map(|hash| {
+            <[u8; 32]>::try_from(hash.as_slice())
+                .map_err(|_| format!("a transaction hash of {} bytes", hash.len()))
+        })
+        .collect()
+}
+
+fn trim_response(mut blocks: Vec<Vec<u8>>, max_entries: usize) -> Vec<Vec<u8>> {
+    blocks.truncate(max_entries);
     let mut total = 0usize;
     let mut keep = 0usize;
     for block in &blocks {

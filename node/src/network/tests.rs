@@ -17,8 +17,10 @@ const DEADLINE: Duration = Duration::from_secs(20);
 const RETRY_INTERVAL: Duration = Duration::from_millis(200);
 const CHAIN_ID: &str = "yrd-test";
 
-/// Serves blocks `1..=TEST_BLOCKS`; block `h` is the bytes `block-<h>`.
-struct TestBlocks;
+/// Serves blocks `1..=TEST_BLOCKS`; block `h` is the bytes `block-<h>`. Holds the
+/// transactions whose hash starts with an even byte; the one with hash `h` is the bytes of the
+/// serving node's seed followed by `h`.
+struct TestBlocks(u8);
 
 const TEST_BLOCKS: u64 = 100;
 
@@ -31,6 +33,14 @@ impl BlockSource for TestBlocks {
         (from_height.max(1)..=TEST_BLOCKS)
             .take(max_blocks as usize)
             .map(test_block)
+            .collect()
+    }
+
+    fn transactions(&self, hashes: &[[u8; 32]], _max_bytes: usize) -> Vec<Vec<u8>> {
+        hashes
+            .iter()
+            .filter(|hash| hash[0] % 2 == 0)
+            .map(|hash| [&[self.0][..], &hash[..]].concat())
             .collect()
     }
 }
@@ -76,7 +86,7 @@ async fn start_node_on(seed: u8, allowed: &[u8], peers: &[&Node], listen: Multia
         peers: peers.iter().map(|n| n.handle.listen_address()).collect(),
         allowed_keys: allowed.iter().map(|&s| public(s)).collect(),
     };
-    let (handle, events, task) = start(config, Arc::new(TestBlocks)).await.unwrap();
+    let (handle, events, task) = start(config, Arc::new(TestBlocks(seed))).await.unwrap();
     assert_eq!(handle.local_peer_id(), peer_id_of(&public(seed)).unwrap());
     Node {
         key: public(seed),
@@ -254,6 +264,38 @@ async fn fetch_blocks_returns_the_served_blocks() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_transactions_asks_the_named_peer_and_returns_what_it_holds() {
+    let [a, _b, _c] = three_nodes().await;
+    let hashes: Vec<[u8; 32]> = (0..10u8).map(|i| [i; 32]).collect();
+    let held: Vec<&[u8; 32]> = hashes.iter().filter(|h| h[0] % 2 == 0).collect();
+    for seed in [3, 2, 3] {
+        let answer = a
+            .handle
+            .fetch_transactions(Some(public(seed)), hashes.clone())
+            .await
+            .unwrap();
+        assert_eq!(answer.len(), held.len());
+        for (entry, hash) in answer.iter().zip(&held) {
+            assert_eq!(entry[0], seed, "answered by the peer named");
+            assert_eq!(&entry[1..], &hash[..]);
+        }
+    }
+    // Without a connected peer named, some peer answers.
+    let answer = a
+        .handle
+        .fetch_transactions(Some(public(9)), hashes.clone())
+        .await
+        .unwrap();
+    assert_eq!(answer.len(), held.len());
+    assert!(matches!(
+        a.handle
+            .fetch_transactions(None, vec![[0; 32]; TRANSACTIONS_FETCH_MAX + 1])
+            .await,
+        Err(NetworkError::MessageTooLarge { .. })
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fetch_without_peers_fails() {
     let lonely = start_node(1, &[1], &[]).await;
     assert!(matches!(
@@ -354,7 +396,7 @@ async fn configuration_errors_are_reported() {
         ..base.clone()
     };
     assert!(matches!(
-        start(no_peer_id, Arc::new(TestBlocks)).await,
+        start(no_peer_id, Arc::new(TestBlocks(0))).await,
         Err(NetworkError::PeerAddressWithoutPeerId { .. })
     ));
     let empty_chain = NetworkConfig {
@@ -362,10 +404,10 @@ async fn configuration_errors_are_reported() {
         ..base.clone()
     };
     assert!(matches!(
-        start(empty_chain, Arc::new(TestBlocks)).await,
+        start(empty_chain, Arc::new(TestBlocks(0))).await,
         Err(NetworkError::InvalidChainId { .. })
     ));
-    let too_large = start(base, Arc::new(TestBlocks)).await.unwrap().0;
+    let too_large = start(base, Arc::new(TestBlocks(0))).await.unwrap().0;
     assert!(matches!(
         too_large.broadcast_consensus(vec![0; service::GOSSIP_DATA_BYTES_MAX + 1]),
         Err(NetworkError::MessageTooLarge { .. })

@@ -128,6 +128,7 @@ fn block_with(
             block: Some(v1::Block {
                 header: Some(header.clone()),
                 transactions,
+                transaction_refs: Vec::new(),
             }),
             receipts,
             certificate: Some(v1::CommitCertificate {

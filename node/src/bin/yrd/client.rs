@@ -332,6 +332,7 @@ mod tests {
                     ..Default::default()
                 }),
                 transactions: vec![],
+                transaction_refs: vec![],
             }),
             receipts: vec![],
             certificate: None,

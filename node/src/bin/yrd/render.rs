@@ -867,6 +867,7 @@ mod tests {
             block: Some(v1::Block {
                 header: Some(header.clone()),
                 transactions: vec![v1::SignedTransaction::default(); 3],
+                transaction_refs: vec![],
             }),
             receipts: vec![receipt(true), receipt(false), receipt(true)],
             certificate: None,
