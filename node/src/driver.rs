@@ -147,7 +147,7 @@ struct Invalid(String);
 
 /// A judged block: valid and executed, or naming transactions this node does not hold yet.
 enum Judged {
-    Valid(Prepared),
+    Valid(Box<Prepared>),
     Missing {
         /// The hashes of the transactions to fetch.
         hashes: Vec<Hash>,
@@ -433,7 +433,7 @@ impl Driver {
                 let judged = self.validate(height.0, Some(round), &block_hash, &payload);
                 let valid = match judged {
                     Ok(Judged::Valid(prepared)) => {
-                        self.keep_prepared(block_hash, prepared);
+                        self.keep_prepared(block_hash, *prepared);
                         true
                     }
                     Ok(Judged::Missing { hashes, proposer }) => {
@@ -468,7 +468,7 @@ impl Driver {
                 if !self.prepared.contains_key(&block_hash.0) {
                     match self.validate(height.0, None, &block_hash, &payload) {
                         Ok(Judged::Valid(prepared)) => {
-                            self.prepared.insert(block_hash.0, prepared);
+                            self.prepared.insert(block_hash.0, *prepared);
                         }
                         Ok(Judged::Missing { hashes, proposer }) => {
                             // Committed once its transactions arrive (or block sync brings it).
@@ -596,11 +596,20 @@ impl Driver {
                         })
                     })
                     .collect();
+                let mut arrived = 0usize;
                 for verified in verify_transactions(envelopes, &self.shared.chain_id)
                     .into_iter()
                     .flatten()
                 {
                     self.fetched.insert(verified.hash, verified);
+                    arrived += 1;
+                }
+                if arrived > 0 {
+                    info!(
+                        height = awaiting.height,
+                        transactions = arrived,
+                        "a block's missing transactions arrived from a peer"
+                    );
                 }
             }
             Err(error) => debug!(%error, "fetching a block's transactions failed"),
@@ -614,7 +623,7 @@ impl Driver {
         );
         match (judged, awaiting.round) {
             (Ok(Judged::Valid(prepared)), Some(_)) => {
-                self.keep_prepared(block_hash, prepared);
+                self.keep_prepared(block_hash, *prepared);
                 self.feed(Input::ValueValidity {
                     height: Height(awaiting.height),
                     block_hash,
@@ -622,12 +631,20 @@ impl Driver {
                 })
             }
             (Ok(Judged::Valid(prepared)), None) => {
-                self.prepared.insert(hash, prepared);
+                self.prepared.insert(hash, *prepared);
                 let certificate = awaiting.certificate.ok_or_else(|| {
                     DriverError::Invariant("a decided block awaits without its certificate".into())
                 })?;
-                info!(height = awaiting.height, "decided block's transactions fetched");
-                self.decided(awaiting.height, &block_hash, &awaiting.payload, &certificate)
+                info!(
+                    height = awaiting.height,
+                    "decided block's transactions fetched"
+                );
+                self.decided(
+                    awaiting.height,
+                    &block_hash,
+                    &awaiting.payload,
+                    &certificate,
+                )
             }
             (Ok(Judged::Missing { hashes, .. }), round) => {
                 if round.is_none() || awaiting.attempts < TRANSACTION_FETCH_ATTEMPTS {
@@ -888,7 +905,7 @@ impl Driver {
                 "header roots do not match the block's execution".into(),
             ));
         }
-        Ok(Judged::Valid(prepared))
+        Ok(Judged::Valid(Box::new(prepared)))
     }
 
     /// The transactions a proposal names, from the mempool or from those fetched, each the
@@ -1013,7 +1030,7 @@ impl Driver {
         let prepared = match self.prepared.remove(&hash.0) {
             Some(prepared) => prepared,
             None => match self.validate(height, None, hash, payload) {
-                Ok(Judged::Valid(prepared)) => prepared,
+                Ok(Judged::Valid(prepared)) => *prepared,
                 Ok(Judged::Missing { hashes, .. }) => {
                     return Err(DriverError::Invariant(format!(
                         "decided block {height} was to be written without {} of its transactions",
@@ -1022,8 +1039,8 @@ impl Driver {
                 }
                 Err(Invalid(reason)) => {
                     return Err(DriverError::Invariant(format!(
-                        "block {height} was certified by a quorum but does not execute here: {reason}"
-                    )))
+                    "block {height} was certified by a quorum but does not execute here: {reason}"
+                )))
                 }
             },
         };

@@ -226,10 +226,16 @@ impl Cluster {
         }
     }
 
+    /// Node `index`'s whole log.
+    #[must_use]
+    pub fn log(&self, index: usize) -> String {
+        std::fs::read_to_string(&self.nodes[index].log).unwrap_or_default()
+    }
+
     /// The last lines of node `index`'s log, for failure messages.
     #[must_use]
     pub fn log_tail(&self, index: usize) -> String {
-        let text = std::fs::read_to_string(&self.nodes[index].log).unwrap_or_default();
+        let text = self.log(index);
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(30)..].join("\n")
     }

@@ -230,7 +230,19 @@ async fn with_two_of_four_stopped_nothing_commits_until_one_returns() {
     cluster.start_node(2);
     let result = wait_commit(&cluster, 0, &hash).await;
     assert!(result.height > during);
+    // Node 2 was down when the transaction was gossiped, and the proposal that carried it named
+    // it only by reference: the commit needed node 2's vote, so node 2 fetched it from a peer.
+    wait_all(&cluster, &[2], result.height).await;
+    let log = cluster.log(2);
+    assert!(
+        log.contains(FETCHED_LOG_LINE),
+        "node 2 never fetched a proposal's transaction; log:\n{}",
+        cluster.log_tail(2)
+    );
 }
+
+/// What a node logs when transactions it lacked for a block arrive from a peer.
+const FETCHED_LOG_LINE: &str = "a block's missing transactions arrived from a peer";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_transactions_survive_a_crash_of_every_node_and_none_applies_twice() {
