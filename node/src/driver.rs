@@ -62,6 +62,10 @@ const AWAITING_BLOCKS_MAX: usize = 8;
 /// Fetches of a proposal's missing transactions before it is left unjudged (the round's
 /// timeout then moves on); a decided block keeps waiting, and block sync also brings it.
 const TRANSACTION_FETCH_ATTEMPTS: u32 = 3;
+/// Added before each fetch of a block's transactions after the second, ms.
+const FETCH_BACKOFF_STEP_MS: u64 = 250;
+/// Longest wait before fetching a block's transactions again, ms.
+const FETCH_BACKOFF_MAX_MS: u64 = 2_000;
 /// Period of the storage log line (files, their memory, the block cache), ms.
 const STORAGE_LOG_MS: u64 = 60_000;
 
@@ -557,10 +561,17 @@ impl Driver {
             "asking peers for a block's transactions"
         );
         let peer = (awaiting.attempts == 0).then_some(awaiting.proposer);
+        // A decided block asks until it has its transactions: after the first tries, a little
+        // later each time, so that peers that cannot answer are not asked in a tight loop.
+        let backoff = Duration::from_millis(
+            (u64::from(awaiting.attempts.saturating_sub(1)) * FETCH_BACKOFF_STEP_MS)
+                .min(FETCH_BACKOFF_MAX_MS),
+        );
         let network = self.shared.network.clone();
         let fetched = self.fetched_tx.clone();
         let hash = block_hash.0;
         tokio::spawn(async move {
+            tokio::time::sleep(backoff).await;
             let result = network
                 .fetch_transactions(peer, hashes)
                 .await
