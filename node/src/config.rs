@@ -83,6 +83,10 @@ fn default_block_interval_min_ms() -> u64 {
     100
 }
 
+fn default_proposals_by_reference() -> bool {
+    true
+}
+
 fn default_client_transactions_max() -> usize {
     300
 }
@@ -122,6 +126,13 @@ pub struct ConsensusConfig {
     pub timeout_vote_ms: u64,
     /// Largest allowed lead of a proposed block time over the local clock, ms.
     pub block_time_drift_ms: u64,
+    /// Whether this validator's proposals name their transactions (hash and envelope hash)
+    /// instead of carrying them; peers take them from their mempools or fetch them. Validators
+    /// older than this option cannot read such proposals: while some still run, set it to
+    /// `false` on the upgraded ones, and back to `true` once every validator is upgraded.
+    /// Proposals of either kind are always accepted.
+    #[serde(default = "default_proposals_by_reference")]
+    pub proposals_by_reference: bool,
 }
 
 impl Default for ConsensusConfig {
@@ -134,6 +145,7 @@ impl Default for ConsensusConfig {
             timeout_propose_ms: 3_000,
             timeout_vote_ms: 1_000,
             block_time_drift_ms: 5_000,
+            proposals_by_reference: default_proposals_by_reference(),
         }
     }
 }
@@ -413,5 +425,18 @@ mod tests {
             ..config
         };
         assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn proposals_name_their_transactions_unless_configured_not_to() {
+        let section = "block_transactions_max = 300\nblock_bytes_max = 8388608\n\
+                       empty_block_wait_ms = 500\ntimeout_propose_ms = 3000\n\
+                       timeout_vote_ms = 1000\nblock_time_drift_ms = 5000\n";
+        let older: ConsensusConfig = toml::from_str(section).expect("a section without it");
+        assert!(older.proposals_by_reference);
+        assert!(ConsensusConfig::default().proposals_by_reference);
+        let upgrading: ConsensusConfig =
+            toml::from_str(&format!("{section}proposals_by_reference = false\n")).expect("parse");
+        assert!(!upgrading.proposals_by_reference);
     }
 }

@@ -710,7 +710,11 @@ impl Driver {
             .iter()
             .map(|t| (**t).clone())
             .collect();
-        let transactions_refs = transactions.iter().map(transaction_ref).collect();
+        let transactions_refs = if self.config.proposals_by_reference {
+            transactions.iter().map(transaction_ref).collect()
+        } else {
+            Vec::new()
+        };
         let prepared = self.execute_block_at(height.0, time_ms, self.public_key(), transactions)?;
         let header = prepared
             .block
@@ -725,13 +729,18 @@ impl Driver {
             waiting = self.shared.mempool.len(),
             "proposing block"
         );
-        // Peers hold the transactions already (gossiped at admission): the proposal names them.
-        let payload = v1::Block {
-            header: prepared.block.header.clone(),
-            transactions: Vec::new(),
-            transaction_refs: transactions_refs,
-        }
-        .encode_to_vec();
+        // Peers hold the transactions already (gossiped at admission): the proposal names them,
+        // unless configured to carry them for validators older than references.
+        let payload = if self.config.proposals_by_reference {
+            v1::Block {
+                header: prepared.block.header.clone(),
+                transactions: Vec::new(),
+                transaction_refs: transactions_refs,
+            }
+            .encode_to_vec()
+        } else {
+            prepared.block.encode_to_vec()
+        };
         self.mark_in_block(&prepared);
         self.prepared.insert(hash, prepared);
         Ok(Input::ProposeValue {
