@@ -426,3 +426,35 @@ fn genesis_is_validated() {
         Err(GenesisError::ChainId(_))
     ));
 }
+
+#[test]
+fn a_dry_run_judges_a_replay_as_a_block_would() {
+    let mut harness = Harness::new();
+    let body = harness.body(grant(&harness));
+    let envelope = Harness::sign(&body, &[&harness.supplier.key]);
+    assert_accepted(&harness.execute(vec![envelope.clone()]).receipts[0]);
+    let verified = verify_transaction(envelope.clone(), CHAIN_ID).expect("verifies");
+    let dry_run_at = |harness: &Harness| {
+        let block = BlockContext {
+            chain_id: CHAIN_ID.to_owned(),
+            height: harness.height + 1,
+            time_ms: harness.time_ms,
+        };
+        let receipts =
+            yrd_chaincode::dry_run(&harness.state, &block, &[verified.clone()]).expect("dry run");
+        receipts.into_iter().next().expect("one receipt")
+    };
+    // While its replay entry lives, a duplicate.
+    assert_rejected(
+        &dry_run_at(&harness),
+        ReasonCode::ReasonDuplicateTransaction,
+    );
+    // Past its validity the block's prologue prunes the entry, which the dry run skips: both
+    // refuse it as expired all the same.
+    harness.advance_ms(body.valid_until_ms + 1 - harness.time_ms);
+    assert_rejected(&dry_run_at(&harness), ReasonCode::ReasonExpired);
+    assert_rejected(
+        &harness.execute(vec![envelope]).receipts[0],
+        ReasonCode::ReasonExpired,
+    );
+}
