@@ -441,7 +441,8 @@ fn a_dry_run_judges_a_replay_as_a_block_would() {
             time_ms: harness.time_ms,
         };
         let receipts =
-            yrd_chaincode::dry_run(&harness.state, &block, &[verified.clone()]).expect("dry run");
+            yrd_chaincode::dry_run(&harness.state, &block, std::slice::from_ref(&verified))
+                .expect("dry run");
         receipts.into_iter().next().expect("one receipt")
     };
     // While its replay entry lives, a duplicate.
