@@ -722,13 +722,6 @@ impl Driver {
             .as_ref()
             .ok_or_else(|| DriverError::Invariant("built a block without a header".into()))?;
         let hash = block_hash(header).map_err(|e| DriverError::Invariant(e.to_string()))?;
-        info!(
-            height = height.0,
-            round = round.0,
-            transactions = prepared.block.transactions.len(),
-            waiting = self.shared.mempool.len(),
-            "proposing block"
-        );
         // Peers hold the transactions already (gossiped at admission): the proposal names them,
         // unless configured to carry them for validators older than references.
         let payload = if self.config.proposals_by_reference {
@@ -741,6 +734,15 @@ impl Driver {
         } else {
             prepared.block.encode_to_vec()
         };
+        info!(
+            height = height.0,
+            round = round.0,
+            transactions = prepared.block.transactions.len(),
+            waiting = self.shared.mempool.len(),
+            proposal_bytes = payload.len(),
+            block_bytes = prepared.block.encoded_len(),
+            "proposing block"
+        );
         self.mark_in_block(&prepared);
         self.prepared.insert(hash, prepared);
         Ok(Input::ProposeValue {
