@@ -177,6 +177,67 @@ struct Awaiting {
 /// Transactions fetched for a block: its hash and the encoded envelopes a peer sent.
 type Fetched = ([u8; 32], Result<Vec<Vec<u8>>, String>);
 
+/// The transactions a proposal names, from the mempool or from those fetched, each the exact
+/// envelope named (its signatures included); or the hashes of those not at hand. The
+/// references must match the header's count and transactions root before anything is fetched
+/// for them, and a block may not carry both transactions and references.
+fn resolve(
+    header: &v1::BlockHeader,
+    refs: &[v1::TransactionRef],
+    also_carried: usize,
+    mempool: &Mempool,
+    fetched: &HashMap<Hash, VerifiedTransaction>,
+) -> Result<Result<Vec<VerifiedTransaction>, Vec<Hash>>, Invalid> {
+    if also_carried > 0 {
+        return Err(Invalid(
+            "block carries both transactions and references".into(),
+        ));
+    }
+    if refs.len() > BLOCK_TRANSACTIONS_MAX || header.transaction_count as usize != refs.len() {
+        return Err(Invalid("transaction count is wrong or too large".into()));
+    }
+    let mut named = Vec::with_capacity(refs.len());
+    for r in refs {
+        let hash = Hash::try_from(r.hash.as_slice());
+        let envelope = Hash::try_from(r.envelope_hash.as_slice());
+        match (hash, envelope) {
+            (Ok(hash), Ok(envelope)) => named.push((hash, envelope)),
+            _ => return Err(Invalid("a transaction reference is malformed".into())),
+        }
+    }
+    let hashes: Vec<Hash> = named.iter().map(|(hash, _)| *hash).collect();
+    if merkle_root(&hashes).as_slice() != header.transactions_root.as_slice() {
+        return Err(Invalid(
+            "transaction references do not match the transactions root".into(),
+        ));
+    }
+    let waiting = mempool.get_many(&hashes);
+    let mut transactions = Vec::with_capacity(named.len());
+    let mut missing = Vec::new();
+    for ((hash, envelope), waiting) in named.iter().zip(waiting) {
+        let found = waiting
+            .filter(|t| envelope_hash(&t.envelope) == *envelope)
+            .map(|t| (*t).clone())
+            .or_else(|| {
+                fetched
+                    .get(hash)
+                    .filter(|t| envelope_hash(&t.envelope) == *envelope)
+                    .cloned()
+            });
+        match found {
+            Some(transaction) => transactions.push(transaction),
+            None => missing.push(*hash),
+        }
+    }
+    if missing.is_empty() {
+        Ok(Ok(transactions))
+    } else {
+        missing.sort_unstable();
+        missing.dedup();
+        Ok(Err(missing))
+    }
+}
+
 /// The driver's state.
 pub struct Driver {
     shared: Shared,
@@ -905,7 +966,14 @@ impl Driver {
             self.verify_once(block.transactions)
                 .map_err(|e| Invalid(format!("a transaction fails verification: {e}")))?
         } else {
-            match self.resolve(&header, &block.transaction_refs, block.transactions.len())? {
+            let refs = &block.transaction_refs;
+            match resolve(
+                &header,
+                refs,
+                block.transactions.len(),
+                &self.shared.mempool,
+                &self.fetched,
+            )? {
                 Ok(transactions) => transactions,
                 Err(hashes) => {
                     let proposer = header.proposer.as_slice().try_into().unwrap_or([0; 32]);
@@ -928,66 +996,6 @@ impl Driver {
             ));
         }
         Ok(Judged::Valid(Box::new(prepared)))
-    }
-
-    /// The transactions a proposal names, from the mempool or from those fetched, each the
-    /// exact envelope named (its signatures included); or the hashes of those not at hand.
-    /// The references must match the header's count and transactions root before anything is
-    /// fetched for them.
-    fn resolve(
-        &self,
-        header: &v1::BlockHeader,
-        refs: &[v1::TransactionRef],
-        also_carried: usize,
-    ) -> Result<Result<Vec<VerifiedTransaction>, Vec<Hash>>, Invalid> {
-        if also_carried > 0 {
-            return Err(Invalid(
-                "block carries both transactions and references".into(),
-            ));
-        }
-        if refs.len() > BLOCK_TRANSACTIONS_MAX || header.transaction_count as usize != refs.len() {
-            return Err(Invalid("transaction count is wrong or too large".into()));
-        }
-        let mut named = Vec::with_capacity(refs.len());
-        for r in refs {
-            let hash = Hash::try_from(r.hash.as_slice());
-            let envelope = Hash::try_from(r.envelope_hash.as_slice());
-            match (hash, envelope) {
-                (Ok(hash), Ok(envelope)) => named.push((hash, envelope)),
-                _ => return Err(Invalid("a transaction reference is malformed".into())),
-            }
-        }
-        let hashes: Vec<Hash> = named.iter().map(|(hash, _)| *hash).collect();
-        if merkle_root(&hashes).as_slice() != header.transactions_root.as_slice() {
-            return Err(Invalid(
-                "transaction references do not match the transactions root".into(),
-            ));
-        }
-        let waiting = self.shared.mempool.get_many(&hashes);
-        let mut transactions = Vec::with_capacity(named.len());
-        let mut missing = Vec::new();
-        for ((hash, envelope), waiting) in named.iter().zip(waiting) {
-            let found = waiting
-                .filter(|t| envelope_hash(&t.envelope) == *envelope)
-                .map(|t| (*t).clone())
-                .or_else(|| {
-                    self.fetched
-                        .get(hash)
-                        .filter(|t| envelope_hash(&t.envelope) == *envelope)
-                        .cloned()
-                });
-            match found {
-                Some(transaction) => transactions.push(transaction),
-                None => missing.push(*hash),
-            }
-        }
-        if missing.is_empty() {
-            Ok(Ok(transactions))
-        } else {
-            missing.sort_unstable();
-            missing.dedup();
-            Ok(Err(missing))
-        }
     }
 
     /// Verifies a block's envelopes, each once per node: an envelope identical to one already
@@ -1421,6 +1429,97 @@ impl Driver {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use yrd_chaincode::testkit::{test_key, Harness};
+    use yrd_proto::signing::verify_transaction;
+    use yrd_proto::v1::transaction_body::Action;
+
+    const CHAIN: &str = "yrd-test";
+
+    fn body(nonce: u64) -> v1::TransactionBody {
+        v1::TransactionBody {
+            chain_id: CHAIN.into(),
+            nonce,
+            valid_until_ms: 1_000,
+            action: Some(Action::ConfirmReceivable(v1::ConfirmReceivable {
+                receivable_id: "R".into(),
+            })),
+        }
+    }
+
+    fn signed_by(nonce: u64, key: &str) -> VerifiedTransaction {
+        let envelope = Harness::sign(&body(nonce), &[&test_key(key)]);
+        verify_transaction(envelope, CHAIN).expect("verify")
+    }
+
+    fn header_for(transactions: &[VerifiedTransaction]) -> v1::BlockHeader {
+        let hashes: Vec<Hash> = transactions.iter().map(|t| t.hash).collect();
+        v1::BlockHeader {
+            transactions_root: merkle_root(&hashes).to_vec(),
+            transaction_count: u32::try_from(transactions.len()).expect("count"),
+            ..Default::default()
+        }
+    }
+
+    fn invalid(result: Result<Result<Vec<VerifiedTransaction>, Vec<Hash>>, Invalid>) -> String {
+        match result {
+            Err(Invalid(reason)) => reason,
+            Ok(_) => panic!("judged valid"),
+        }
+    }
+
+    #[test]
+    fn a_proposal_resolves_from_the_mempool_and_fetched_transactions_by_exact_envelope() {
+        let held = signed_by(1, "a");
+        let fetched_one = signed_by(2, "a");
+        let absent = signed_by(3, "a");
+        let mempool = Mempool::new(100, 1 << 20);
+        mempool.insert(held.clone(), 100).expect("insert");
+        let mut fetched = HashMap::new();
+        let block = [held.clone(), fetched_one.clone(), absent.clone()];
+        let header = header_for(&block);
+        let refs: Vec<v1::TransactionRef> = block.iter().map(transaction_ref).collect();
+
+        // One not at hand: its hash is asked for, nothing else.
+        let missing = resolve(&header, &refs, 0, &mempool, &fetched).expect("valid so far");
+        let mut expected = vec![fetched_one.hash, absent.hash];
+        expected.sort_unstable();
+        assert_eq!(missing.err(), Some(expected));
+        fetched.insert(fetched_one.hash, fetched_one.clone());
+        fetched.insert(absent.hash, absent.clone());
+        let resolved = resolve(&header, &refs, 0, &mempool, &fetched)
+            .expect("valid")
+            .expect("all at hand");
+        let envelopes: Vec<_> = resolved.iter().map(|t| t.envelope.clone()).collect();
+        let expected: Vec<_> = block.iter().map(|t| t.envelope.clone()).collect();
+        assert_eq!(envelopes, expected, "the named envelopes, in order");
+
+        // The same body signed by another key has the same hash but another envelope: the
+        // mempool's copy is not taken for it, so every validator stores the proposer's.
+        let other = signed_by(1, "b");
+        assert_eq!(other.hash, held.hash);
+        let refs_other = [transaction_ref(&other)];
+        let header_other = header_for(std::slice::from_ref(&other));
+        let missing = resolve(&header_other, &refs_other, 0, &mempool, &HashMap::new())
+            .expect("valid so far");
+        assert_eq!(missing.err(), Some(vec![held.hash]));
+    }
+
+    #[test]
+    fn references_that_disagree_with_the_header_are_invalid_before_any_fetch() {
+        let mempool = Mempool::new(100, 1 << 20);
+        let none = HashMap::new();
+        let block = [signed_by(1, "a"), signed_by(2, "a")];
+        let header = header_for(&block);
+        let refs: Vec<v1::TransactionRef> = block.iter().map(transaction_ref).collect();
+
+        let reversed: Vec<_> = refs.iter().rev().cloned().collect();
+        assert!(invalid(resolve(&header, &reversed, 0, &mempool, &none)).contains("root"));
+        assert!(invalid(resolve(&header, &refs[..1], 0, &mempool, &none)).contains("count"));
+        assert!(invalid(resolve(&header, &refs, 2, &mempool, &none)).contains("both"));
+        let mut short = refs.clone();
+        short[1].envelope_hash.truncate(31);
+        assert!(invalid(resolve(&header, &short, 0, &mempool, &none)).contains("malformed"));
+    }
 
     #[test]
     fn a_proposer_waits_for_the_interval_unless_half_a_block_waits_or_clients_are_refused() {
