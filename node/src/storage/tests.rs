@@ -557,6 +557,20 @@ fn a_block_that_does_not_extend_the_tip_writes_nothing() {
     ));
     assert_unchanged(&store);
 
+    // A proposal's references in place of transactions are never stored.
+    let mut by_reference = good.clone();
+    if let Some(block) = by_reference.committed.block.as_mut() {
+        block.transaction_refs = vec![v1::TransactionRef {
+            hash: vec![1; 32],
+            envelope_hash: vec![2; 32],
+        }];
+    }
+    assert!(matches!(
+        store.commit_block(by_reference),
+        Err(StoreError::InvalidBlock { height: 1, ref problem }) if problem.contains("references")
+    ));
+    assert_unchanged(&store);
+
     store.commit_block(good.clone()).unwrap();
     assert_eq!(store.tip().height, 1);
     // The same block again is not next.
