@@ -27,7 +27,7 @@ use yrd_chaincode::state::Overlay;
 use yrd_chaincode::{execute_block, BlockContext, BlockOutcome, StateRead};
 use yrd_consensus::{
     BlockHash, CommitCertificate, Config, Consensus, Ed25519, Height, Input, Output, PublicKey,
-    Round, SafetyData, Signature, TimeoutConfig, ValidatorSet,
+    Round, SafetyData, Signature, SignedProposal, TimeoutConfig, ValidatorSet,
 };
 use yrd_proto::block::{block_hash, merkle_root, receipts_root};
 use yrd_proto::limits::{BLOCK_BYTES_MAX, BLOCK_TRANSACTIONS_MAX};
@@ -57,6 +57,8 @@ const GOSSIP_BATCH_TRANSACTIONS_MAX: usize = 1_024;
 const TICK_MS: u64 = 20;
 /// Without progress for this long, the driver re-sends its messages and asks peers for blocks.
 const STALL_MS: u64 = 2_000;
+/// Proposals by reference of the current height kept until judged, at most.
+const UNLOGGED_PROPOSALS_MAX: usize = 64;
 /// Blocks of the current height waiting for transactions asked of peers, at most.
 const AWAITING_BLOCKS_MAX: usize = 8;
 /// Fetches of a proposal's missing transactions before it is left unjudged (the round's
@@ -174,6 +176,11 @@ struct Awaiting {
     attempts: u32,
 }
 
+/// Whether a proposal's payload names its transactions by reference.
+fn names_transactions(payload: &[u8]) -> bool {
+    v1::Block::decode(payload).is_ok_and(|block| !block.transaction_refs.is_empty())
+}
+
 /// Transactions fetched for a block: its hash and the encoded envelopes a peer sent.
 type Fetched = ([u8; 32], Result<Vec<Vec<u8>>, String>);
 
@@ -268,6 +275,9 @@ pub struct Driver {
     awaiting: BTreeMap<[u8; 32], Awaiting>,
     /// Verified transactions fetched for the awaiting blocks; cleared at every height.
     fetched: HashMap<Hash, VerifiedTransaction>,
+    /// Proposals by reference of the current height not logged yet, by round and block hash:
+    /// each is logged with its transactions once found valid.
+    unlogged: BTreeMap<(u32, [u8; 32]), SignedProposal>,
     fetched_tx: mpsc::Sender<Fetched>,
     fetched_rx: mpsc::Receiver<Fetched>,
 }
@@ -301,6 +311,7 @@ impl Driver {
             staged: None,
             awaiting: BTreeMap::new(),
             fetched: HashMap::new(),
+            unlogged: BTreeMap::new(),
             fetched_tx,
             fetched_rx,
         }
@@ -336,6 +347,7 @@ impl Driver {
         self.prepared.clear();
         self.awaiting.clear();
         self.fetched.clear();
+        self.unlogged.clear();
         self.waiting_value = None;
         if !ours {
             self.consensus = None;
@@ -498,6 +510,7 @@ impl Driver {
                 let judged = self.validate(height.0, Some(round), &block_hash, &payload);
                 let valid = match judged {
                     Ok(Judged::Valid(prepared)) => {
+                        self.log_full_proposal(height.0, round, block_hash, &prepared.block);
                         self.keep_prepared(block_hash, *prepared);
                         true
                     }
@@ -601,6 +614,25 @@ impl Driver {
         self.prepared.insert(block_hash.0, prepared);
     }
 
+    /// Remembers a proposal by reference until it is judged (see [`Driver::log_full_proposal`]).
+    fn keep_unlogged(&mut self, proposal: &SignedProposal) {
+        if self.unlogged.len() < UNLOGGED_PROPOSALS_MAX {
+            let key = (proposal.proposal.round.0, proposal.proposal.block_hash.0);
+            self.unlogged.insert(key, *proposal);
+        }
+    }
+
+    /// Logs a proposal by reference that was just found valid, with its transactions in place
+    /// of the references, before this validator votes for it: after a restart the consensus
+    /// log then still holds the block this validator may be locked on, though the mempool
+    /// that resolved it is gone (and so may be every other's, after a crash of the network).
+    fn log_full_proposal(&mut self, height: u64, round: Round, hash: BlockHash, block: &v1::Block) {
+        if let Some(proposal) = self.unlogged.remove(&(round.0, hash.0)) {
+            let message = wire::proposal_to_wire(&proposal, block.encode_to_vec());
+            self.log_message(height, &message.encode_to_vec());
+        }
+    }
+
     /// Asks a peer for the transactions of a block that this node does not hold: the block's
     /// proposer first, then the other peers in turn. A proposal beyond
     /// [`AWAITING_BLOCKS_MAX`] is left unjudged; a decided block always waits.
@@ -694,7 +726,8 @@ impl Driver {
             &awaiting.payload,
         );
         match (judged, awaiting.round) {
-            (Ok(Judged::Valid(prepared)), Some(_)) => {
+            (Ok(Judged::Valid(prepared)), Some(round)) => {
+                self.log_full_proposal(awaiting.height, round, block_hash, &prepared.block);
                 self.keep_prepared(block_hash, *prepared);
                 self.feed(Input::ValueValidity {
                     height: Height(awaiting.height),
@@ -1170,7 +1203,14 @@ impl Driver {
                     Input::Vote(vote) => vote.vote.height.0,
                     _ => 0,
                 };
-                self.log_message(height, &bytes);
+                match &input {
+                    // Logged with its transactions once judged valid (`log_full_proposal`): the
+                    // mempool that resolves its references does not survive a restart.
+                    Input::Proposal { proposal, payload } if names_transactions(payload) => {
+                        self.keep_unlogged(proposal);
+                    }
+                    _ => self.log_message(height, &bytes),
+                }
                 self.feed(input)
             }
             NetworkEvent::Transactions { batch, .. } => {
@@ -1502,6 +1542,25 @@ mod tests {
         let missing = resolve(&header_other, &refs_other, 0, &mempool, &HashMap::new())
             .expect("valid so far");
         assert_eq!(missing.err(), Some(vec![held.hash]));
+    }
+
+    #[test]
+    fn only_a_proposal_by_reference_waits_to_be_logged_in_full() {
+        let block = [signed_by(1, "a")];
+        let header = Some(header_for(&block));
+        let by_reference = v1::Block {
+            header: header.clone(),
+            transactions: Vec::new(),
+            transaction_refs: block.iter().map(transaction_ref).collect(),
+        };
+        let full = v1::Block {
+            header,
+            transactions: block.iter().map(|t| t.envelope.clone()).collect(),
+            transaction_refs: Vec::new(),
+        };
+        assert!(names_transactions(&by_reference.encode_to_vec()));
+        assert!(!names_transactions(&full.encode_to_vec()));
+        assert!(!names_transactions(&[0xff, 0xff, 0xff]));
     }
 
     #[test]
