@@ -176,9 +176,9 @@ struct Awaiting {
     attempts: u32,
 }
 
-/// Whether a proposal's payload names its transactions by reference.
-fn names_transactions(payload: &[u8]) -> bool {
-    v1::Block::decode(payload).is_ok_and(|block| !block.transaction_refs.is_empty())
+/// Whether a proposed block names its transactions by reference.
+fn names_transactions(block: &v1::Block) -> bool {
+    !block.transaction_refs.is_empty()
 }
 
 /// Transactions fetched for a block: its hash and the encoded envelopes a peer sent.
@@ -284,6 +284,13 @@ pub struct Driver {
 
 fn storage(error: impl std::fmt::Display) -> DriverError {
     DriverError::Storage(error.to_string())
+}
+
+/// The broken invariant of a block certified by a quorum that does not execute here.
+fn certified_but_invalid(height: u64, reason: &str) -> DriverError {
+    DriverError::Invariant(format!(
+        "block {height} was certified by a quorum but does not execute here: {reason}"
+    ))
 }
 
 impl Driver {
@@ -410,7 +417,7 @@ impl Driver {
             );
             for bytes in logged {
                 let message = v1::ConsensusMessage::decode(bytes.as_slice()).ok();
-                if let Some(input) = message.and_then(|m| self.consensus_input(m)) {
+                if let Some((input, _)) = message.and_then(|m| self.consensus_input(m)) {
                     self.feed(input)?;
                 }
             }
@@ -562,10 +569,7 @@ impl Driver {
                             return Ok(None);
                         }
                         Err(Invalid(reason)) => {
-                            return Err(DriverError::Invariant(format!(
-                                "block {} was certified by a quorum but does not execute here: {reason}",
-                                height.0
-                            )))
+                            return Err(certified_but_invalid(height.0, &reason))
                         }
                     }
                 }
@@ -771,10 +775,7 @@ impl Driver {
                     valid: false,
                 })
             }
-            (Err(Invalid(reason)), None) => Err(DriverError::Invariant(format!(
-                "block {} was certified by a quorum but does not execute here: {reason}",
-                awaiting.height
-            ))),
+            (Err(Invalid(reason)), None) => Err(certified_but_invalid(awaiting.height, &reason)),
         }
     }
 
@@ -1100,11 +1101,7 @@ impl Driver {
                         hashes.len()
                     )))
                 }
-                Err(Invalid(reason)) => {
-                    return Err(DriverError::Invariant(format!(
-                    "block {height} was certified by a quorum but does not execute here: {reason}"
-                )))
-                }
+                Err(Invalid(reason)) => return Err(certified_but_invalid(height, &reason)),
             },
         };
         let transactions = prepared.transaction_hashes();
@@ -1195,7 +1192,7 @@ impl Driver {
                     debug!("undecodable consensus message dropped");
                     return Ok(());
                 };
-                let Some(input) = self.consensus_input(message) else {
+                let Some((input, by_reference)) = self.consensus_input(message) else {
                     return Ok(());
                 };
                 let height = match &input {
@@ -1206,7 +1203,7 @@ impl Driver {
                 match &input {
                     // Logged with its transactions once judged valid (`log_full_proposal`): the
                     // mempool that resolves its references does not survive a restart.
-                    Input::Proposal { proposal, payload } if names_transactions(payload) => {
+                    Input::Proposal { proposal, .. } if by_reference => {
                         self.keep_unlogged(proposal);
                     }
                     _ => self.log_message(height, &bytes),
@@ -1233,8 +1230,9 @@ impl Driver {
         }
     }
 
-    /// The core's input for a consensus message, or `None` for a malformed one (dropped).
-    fn consensus_input(&mut self, message: v1::ConsensusMessage) -> Option<Input> {
+    /// The core's input for a consensus message, or `None` for a malformed one (dropped), and
+    /// whether it is a proposal that names its transactions by reference.
+    fn consensus_input(&mut self, message: v1::ConsensusMessage) -> Option<(Input, bool)> {
         match message.message? {
             v1::consensus_message::Message::Proposal(proposal) => {
                 self.highest_seen = self.highest_seen.max(proposal.height);
@@ -1242,23 +1240,25 @@ impl Driver {
                     .map_err(|error| debug!(%error, "proposal dropped"))
                     .ok()?;
                 // The core trusts that the payload hashes to the proposal's hash.
-                let matches = v1::Block::decode(payload.as_slice())
-                    .ok()
-                    .and_then(|b| b.header)
-                    .and_then(|h| block_hash(&h).ok())
+                let block = v1::Block::decode(payload.as_slice()).ok();
+                let matches = block
+                    .as_ref()
+                    .and_then(|b| b.header.as_ref())
+                    .and_then(|h| block_hash(h).ok())
                     .is_some_and(|h| h == proposal.proposal.block_hash.0);
                 if !matches {
                     debug!("proposal whose payload does not match its hash dropped");
                     return None;
                 }
-                Some(Input::Proposal { proposal, payload })
+                let by_reference = block.is_some_and(|b| names_transactions(&b));
+                Some((Input::Proposal { proposal, payload }, by_reference))
             }
             v1::consensus_message::Message::Vote(vote) => {
                 self.highest_seen = self.highest_seen.max(vote.height);
                 wire::vote_from_wire(&vote)
                     .map_err(|error| debug!(%error, "vote dropped"))
                     .ok()
-                    .map(Input::Vote)
+                    .map(|vote| (Input::Vote(vote), false))
             }
         }
     }
@@ -1357,18 +1357,14 @@ impl Driver {
                 return Ok(());
             }
             let payload = block.encode_to_vec();
+            // Decided here and waiting for its transactions: the block brings them, and is
+            // committed like one the core is past (starting the next height drops the wait).
             let decided_here = self
                 .awaiting
                 .get(&certificate.block_hash.0)
                 .is_some_and(|a| a.certificate.is_some() && a.height == height);
             match self.consensus.as_ref() {
-                // Decided here, waiting for its transactions: the block brings them.
-                _ if decided_here => {
-                    self.awaiting.remove(&certificate.block_hash.0);
-                    self.commit(height, &certificate.block_hash, &payload, &certificate)?;
-                    self.start_height()?;
-                }
-                Some(consensus) if consensus.height().0 == height => {
+                Some(consensus) if consensus.height().0 == height && !decided_here => {
                     self.feed(Input::DecidedElsewhere {
                         block_hash: certificate.block_hash,
                         payload,
@@ -1558,9 +1554,13 @@ mod tests {
             transactions: block.iter().map(|t| t.envelope.clone()).collect(),
             transaction_refs: Vec::new(),
         };
-        assert!(names_transactions(&by_reference.encode_to_vec()));
-        assert!(!names_transactions(&full.encode_to_vec()));
-        assert!(!names_transactions(&[0xff, 0xff, 0xff]));
+        // As `consensus_input` judges a payload: decoded once, then asked.
+        let judged = |payload: &[u8]| {
+            v1::Block::decode(payload).is_ok_and(|block| names_transactions(&block))
+        };
+        assert!(judged(&by_reference.encode_to_vec()));
+        assert!(!judged(&full.encode_to_vec()));
+        assert!(!judged(&[0xff, 0xff, 0xff]));
     }
 
     #[test]
