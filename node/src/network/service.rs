@@ -451,12 +451,7 @@ impl Service {
                 }
             },
         };
-        // At most one answer entry per block or transaction asked for.
-        let max_entries = if request.transaction_hashes.is_empty() {
-            request.max_blocks as usize
-        } else {
-            request.transaction_hashes.len()
-        };
+        let max_entries = answer_entries_max(&request);
         debug!(
             %peer,
             from_height = request.from_height,
@@ -514,6 +509,7 @@ impl Service {
         let source = self.source.clone();
         let served = self.served_tx.clone();
         let max_blocks = request.max_blocks.min(SYNC_BLOCKS_MAX);
+        let max_entries = answer_entries_max(&request);
         let from_height = request.from_height;
         debug!(%peer, from_height, max_blocks, transactions = hashes.len(), "serving");
         tokio::task::spawn_blocking(move || {
@@ -524,11 +520,6 @@ impl Service {
                     source.transactions(&hashes, SYNC_SERVE_BYTES_TARGET)
                 }
             }));
-            let max_entries = if hashes.is_empty() {
-                max_blocks as usize
-            } else {
-                hashes.len()
-            };
             let blocks = match blocks {
                 Ok(blocks) => Some(trim_response(blocks, max_entries)),
                 Err(_) => {
@@ -767,6 +758,16 @@ impl Service {
 
 /// Keeps at most `max_blocks` blocks and stops before the encoded response would exceed
 /// `RESPONSE_BYTES_MAX`.
+/// Most entries an answer to `request` holds: one per block asked for (at most
+/// [`SYNC_BLOCKS_MAX`]), or one per transaction asked for.
+fn answer_entries_max(request: &v1::BlocksRequest) -> usize {
+    if request.transaction_hashes.is_empty() {
+        request.max_blocks.min(SYNC_BLOCKS_MAX) as usize
+    } else {
+        request.transaction_hashes.len()
+    }
+}
+
 /// The transaction hashes a request asks for (none for a block request): at most
 /// [`TRANSACTIONS_FETCH_MAX`], each of 32 bytes.
 fn transaction_hashes(request: &v1::BlocksRequest) -> Result<Vec<[u8; 32]>, String> {
