@@ -199,10 +199,11 @@ pub const ADMISSION_BATCH_MAX: usize = 512;
 
 /// One piece of work for the admission thread.
 enum Job {
-    /// A client's transaction, answered on the channel.
+    /// A client's transactions (one, or a batch), answered on the channel, one result each
+    /// in order.
     Client(
-        v1::SignedTransaction,
-        oneshot::Sender<Result<Hash, AdmissionError>>,
+        Vec<v1::SignedTransaction>,
+        oneshot::Sender<Vec<Result<Hash, AdmissionError>>>,
     ),
     /// A batch gossiped by a peer.
     Peer(Vec<v1::SignedTransaction>),
@@ -221,7 +222,7 @@ pub struct AdmissionQueue {
 impl std::fmt::Debug for Job {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Client(..) => f.write_str("Client"),
+            Self::Client(batch, _) => write!(f, "Client({})", batch.len()),
             Self::Peer(batch) => write!(f, "Peer({})", batch.len()),
         }
     }
@@ -273,19 +274,47 @@ impl AdmissionQueue {
         mempool: &Mempool,
         transaction: v1::SignedTransaction,
     ) -> Result<Hash, AdmissionError> {
+        self.submit_batch(mempool, vec![transaction])
+            .await?
+            .pop()
+            .unwrap_or_else(|| Err(AdmissionError::Storage("admission returned nothing".into())))
+    }
+
+    /// Admits a client's transactions together: one result per transaction, in order. Those
+    /// that find no room under the mempool's client limit (the last ones of the batch) are
+    /// refused with `Overloaded` before any work is spent on them. The whole call fails with
+    /// `Overloaded`, and nothing is admitted, when there is room for none of them or the queue
+    /// is full.
+    pub async fn submit_batch(
+        &self,
+        mempool: &Mempool,
+        mut transactions: Vec<v1::SignedTransaction>,
+    ) -> Result<Vec<Result<Hash, AdmissionError>>, AdmissionError> {
+        if transactions.is_empty() {
+            return Ok(Vec::new());
+        }
         // Held until answered (or the client goes away): counts against the client limit.
-        let _slot = reserve(mempool, &self.pending)?;
+        let slot = reserve(mempool, &self.pending, transactions.len())?;
+        let beyond = transactions.split_off(slot.count);
+        let taken = transactions.len();
         let (reply, answer) = oneshot::channel();
         self.jobs
-            .try_send(Job::Client(transaction, reply))
+            .try_send(Job::Client(transactions, reply))
             .map_err(|_| {
                 AdmissionError::Overloaded(
                     "the node is overloaded: the admission queue is full; retry later".into(),
                 )
             })?;
-        answer
-            .await
-            .unwrap_or_else(|_| Err(AdmissionError::Storage("admission stopped".into())))
+        let mut results = answer.await.unwrap_or_else(|_| {
+            vec![Err(AdmissionError::Storage("admission stopped".into())); taken]
+        });
+        results.extend(beyond.iter().map(|_| {
+            Err(AdmissionError::Overloaded(
+                "the node is overloaded: no room for this transaction of the batch; retry later"
+                    .into(),
+            ))
+        }));
+        Ok(results)
     }
 
     /// Queues a batch gossiped by a peer; dropped when the queue is full (the peer that
@@ -301,24 +330,39 @@ impl AdmissionQueue {
     }
 }
 
-/// A client submission's place in the mempool's client limit while it is being admitted.
-struct Slot(Arc<AtomicUsize>);
+/// Client submissions' places in the mempool's client limit while they are being admitted.
+struct Slot {
+    pending: Arc<AtomicUsize>,
+    /// Places held.
+    count: usize,
+}
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        self.pending.fetch_sub(self.count, Ordering::AcqRel);
     }
 }
 
-/// Takes a place for a client submission, or refuses it at once, before any work is spent on
-/// it, when the transactions waiting in the mempool and the submissions already being
-/// admitted (`pending`) fill the mempool's client limit. Counting the pending ones keeps the
-/// waiting line within the limit: checking the mempool alone let every submission that came
-/// in while a signature batch was verified pass, and the line grew past one block.
-fn reserve(mempool: &Mempool, pending: &Arc<AtomicUsize>) -> Result<Slot, AdmissionError> {
-    let ahead = pending.fetch_add(1, Ordering::AcqRel);
-    let slot = Slot(Arc::clone(pending));
-    if ahead < mempool.client_room() {
+/// Takes places for up to `wanted` client submissions, as many as there is room for, or
+/// refuses them all at once, before any work is spent on them, when the transactions waiting
+/// in the mempool and the submissions already being admitted (`pending`) fill the mempool's
+/// client limit. Counting the pending ones keeps the waiting line within the limit: checking
+/// the mempool alone let every submission that came in while a signature batch was verified
+/// pass, and the line grew past one block.
+fn reserve(
+    mempool: &Mempool,
+    pending: &Arc<AtomicUsize>,
+    wanted: usize,
+) -> Result<Slot, AdmissionError> {
+    let ahead = pending.fetch_add(wanted, Ordering::AcqRel);
+    let count = mempool.client_room().saturating_sub(ahead).min(wanted);
+    // What is not taken is given back at once.
+    pending.fetch_sub(wanted - count, Ordering::AcqRel);
+    let slot = Slot {
+        pending: Arc::clone(pending),
+        count,
+    };
+    if count > 0 {
         Ok(slot)
     } else {
         Err(AdmissionError::Overloaded(format!(
@@ -331,7 +375,7 @@ fn reserve(mempool: &Mempool, pending: &Arc<AtomicUsize>) -> Result<Slot, Admiss
 
 fn job_len(job: &Job) -> usize {
     match job {
-        Job::Client(..) => 1,
+        Job::Client(batch, _) => batch.len(),
         Job::Peer(batch) => batch.len(),
     }
 }
@@ -349,9 +393,9 @@ fn run_jobs(
     let mut gossiped = Vec::new();
     for job in jobs {
         match job {
-            Job::Client(transaction, reply) => {
-                replies.push((envelopes.len(), transaction.clone(), reply));
-                envelopes.push(transaction);
+            Job::Client(transactions, reply) => {
+                replies.push((envelopes.len(), transactions.clone(), reply));
+                envelopes.extend(transactions);
             }
             Job::Peer(batch) => gossiped.extend(batch),
         }
@@ -360,17 +404,23 @@ fn run_jobs(
         admit_with(store, mempool, chain_id, gossiped, Checks::Peer);
     }
     let results = admit(store, mempool, chain_id, envelopes);
-    for (position, transaction, reply) in replies {
-        let result = results
-            .get(position)
-            .cloned()
-            .unwrap_or_else(|| Err(AdmissionError::Storage("admission returned nothing".into())));
-        if result.is_ok() {
-            // A full gossip queue only delays spreading: this node proposes it itself.
-            let _ = gossip.try_send(transaction);
-        }
+    for (first, transactions, reply) in replies {
+        let answers = transactions
+            .into_iter()
+            .enumerate()
+            .map(|(offset, transaction)| {
+                let result = results.get(first + offset).cloned().unwrap_or_else(|| {
+                    Err(AdmissionError::Storage("admission returned nothing".into()))
+                });
+                if result.is_ok() {
+                    // A full gossip queue only delays spreading: this node proposes it itself.
+                    let _ = gossip.try_send(transaction);
+                }
+                result
+            })
+            .collect();
         // A client that went away no longer needs the answer.
-        let _ = reply.send(result);
+        let _ = reply.send(answers);
     }
 }
 
@@ -397,13 +447,13 @@ mod tests {
     fn clients_are_refused_at_the_client_limit_while_peers_fill_the_rest() {
         let mempool = Mempool::with_client_limit(4, 1 << 20, 2);
         let pending = Arc::new(AtomicUsize::new(0));
-        assert!(reserve(&mempool, &pending).is_ok());
+        assert!(reserve(&mempool, &pending, 1).is_ok());
         mempool.insert(transaction(1), 100).expect("insert");
-        assert!(reserve(&mempool, &pending).is_ok());
+        assert!(reserve(&mempool, &pending, 1).is_ok());
         mempool.insert(transaction(2), 100).expect("insert");
         // At the client limit: refused before any verification, with RESOURCE_EXHAUSTED's error.
         assert!(matches!(
-            reserve(&mempool, &pending),
+            reserve(&mempool, &pending, 1),
             Err(AdmissionError::Overloaded(_))
         ));
         assert_eq!(
@@ -422,25 +472,55 @@ mod tests {
     fn submissions_being_admitted_count_against_the_client_limit() {
         let mempool = Mempool::with_client_limit(100, 1 << 20, 2);
         let pending = Arc::new(AtomicUsize::new(0));
-        let first = reserve(&mempool, &pending).expect("room for two");
-        let second = reserve(&mempool, &pending).expect("room for two");
+        let first = reserve(&mempool, &pending, 1).expect("room for two");
+        let second = reserve(&mempool, &pending, 1).expect("room for two");
         // Nothing waits in the mempool yet, but two are being admitted: the line is full.
         assert!(matches!(
-            reserve(&mempool, &pending),
+            reserve(&mempool, &pending, 1),
             Err(AdmissionError::Overloaded(_))
         ));
         // The first is answered (admitted): it now waits in the mempool instead.
         mempool.insert(transaction(1), 100).expect("insert");
         drop(first);
         assert!(
-            reserve(&mempool, &pending).is_err(),
+            reserve(&mempool, &pending, 1).is_err(),
             "one waits, one is being admitted"
         );
         // The second is answered with a refusal: its place is free again.
         drop(second);
-        let third = reserve(&mempool, &pending).expect("one waits, one place is free");
+        let third = reserve(&mempool, &pending, 1).expect("one waits, one place is free");
         assert_eq!(pending.load(Ordering::Acquire), 1);
         drop(third);
         assert_eq!(pending.load(Ordering::Acquire), 0);
+    }
+
+    #[test]
+    fn a_batch_takes_what_room_there_is_and_no_more() {
+        let mempool = Mempool::with_client_limit(100, 1 << 20, 5);
+        let pending = Arc::new(AtomicUsize::new(0));
+        mempool.insert(transaction(1), 100).expect("insert");
+        let one = reserve(&mempool, &pending, 1).expect("room");
+        // Five places, one taken by a waiting transaction, one by a submission being
+        // admitted: a batch of seven gets the three left.
+        let batch = reserve(&mempool, &pending, 7).expect("room for three");
+        assert_eq!(batch.count, 3);
+        assert_eq!(
+            pending.load(Ordering::Acquire),
+            4,
+            "what was not taken is given back"
+        );
+        assert!(matches!(
+            reserve(&mempool, &pending, 2),
+            Err(AdmissionError::Overloaded(_))
+        ));
+        assert_eq!(
+            pending.load(Ordering::Acquire),
+            4,
+            "a refusal holds no place"
+        );
+        drop(batch);
+        drop(one);
+        assert_eq!(pending.load(Ordering::Acquire), 0);
+        assert_eq!(reserve(&mempool, &pending, 9).expect("room").count, 4);
     }
 }

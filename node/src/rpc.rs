@@ -25,8 +25,11 @@ use crate::admission::AdmissionError;
 use crate::driver::Shared;
 use crate::proofs::ProofService;
 
-/// Largest request accepted, in bytes: one transaction and its framing.
+/// Largest request accepted by `Registry` and `Proofs`, in bytes: one transaction and its
+/// framing.
 pub const REQUEST_BYTES_MAX: usize = yrd_proto::limits::TRANSACTION_BYTES_MAX + 4 * 1024;
+/// Largest request accepted by `Ledger`, in bytes: one `SubmitBatch`.
+pub const LEDGER_REQUEST_BYTES_MAX: usize = yrd_proto::limits::SUBMIT_BATCH_BYTES_MAX;
 /// Largest response sent, in bytes: one block.
 pub const RESPONSE_BYTES_MAX: usize = yrd_proto::limits::MESSAGE_BYTES_MAX;
 /// Longest a client may wait for a commit, ms; also the default when it names no deadline.
@@ -209,6 +212,45 @@ impl Ledger for Services {
         Ok(Response::new(v1::SubmitResponse {
             tx_hash: hash.to_vec(),
         }))
+    }
+
+    async fn submit_batch(
+        &self,
+        request: Request<v1::SubmitBatchRequest>,
+    ) -> Result<Response<v1::SubmitBatchResponse>, Status> {
+        // Its bytes are bounded by the decoding limit, before this runs.
+        let transactions = request.into_inner().transactions;
+        let most = yrd_proto::limits::SUBMIT_BATCH_TRANSACTIONS_MAX;
+        if transactions.len() > most {
+            return Err(Status::invalid_argument(format!(
+                "a batch holds at most {most} transactions, found {}",
+                transactions.len()
+            )));
+        }
+        let outcomes = self
+            .shared
+            .admission
+            .submit_batch(&self.shared.mempool, transactions)
+            .await
+            .map_err(admission_status)?
+            .into_iter()
+            .map(|result| match result {
+                Ok(hash) => v1::SubmitOutcome {
+                    code: tonic::Code::Ok as i32,
+                    tx_hash: hash.to_vec(),
+                    message: String::new(),
+                },
+                Err(error) => {
+                    let status = admission_status(error);
+                    v1::SubmitOutcome {
+                        code: status.code() as i32,
+                        tx_hash: Vec::new(),
+                        message: status.message().to_owned(),
+                    }
+                }
+            })
+            .collect();
+        Ok(Response::new(v1::SubmitBatchResponse { outcomes }))
     }
 
     async fn submit_and_wait(
@@ -419,7 +461,7 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(yrd_proto::FILE_DESCRIPTOR_SET)
         .build_v1()?;
     let ledger = v1::ledger_server::LedgerServer::new(services.clone())
-        .max_decoding_message_size(REQUEST_BYTES_MAX)
+        .max_decoding_message_size(LEDGER_REQUEST_BYTES_MAX)
         .max_encoding_message_size(RESPONSE_BYTES_MAX);
     health_reporter
         .set_serving::<v1::proofs_server::ProofsServer<ProofService>>()

@@ -49,10 +49,15 @@ pub const BLOCK_TRANSACTIONS_MAX: usize = 20_000;
 pub const BLOCK_BYTES_MAX: usize = 24 * 1024 * 1024;
 /// Largest message a peer or a client may send, in bytes.
 pub const MESSAGE_BYTES_MAX: usize = 32 * 1024 * 1024;
+/// Most transactions in one `SubmitBatch` call.
+pub const SUBMIT_BATCH_TRANSACTIONS_MAX: usize = 256;
+/// Largest encoded `SubmitBatchRequest`, in bytes: the transactions and their framing.
+pub const SUBMIT_BATCH_BYTES_MAX: usize = 256 * 1024;
 
 const _: () = assert!(TRANSACTION_BODY_BYTES_MAX < TRANSACTION_BYTES_MAX);
 const _: () = assert!(TRANSACTION_BYTES_MAX <= BLOCK_BYTES_MAX);
 const _: () = assert!(BLOCK_BYTES_MAX < MESSAGE_BYTES_MAX);
+const _: () = assert!(TRANSACTION_BYTES_MAX < SUBMIT_BATCH_BYTES_MAX);
 const _: () = assert!(VALIDATORS_MIN <= VALIDATORS_MAX);
 const _: () = assert!(VALIDATORS_MAX <= TRANSACTION_SIGNATURES_MAX * 8);
 const _: () = assert!(CHAIN_ID_BYTES_MAX <= u8::MAX as usize);

@@ -400,6 +400,7 @@ async fn bad_transactions_are_refused_with_their_status_and_unknown_peers_cannot
         ("unknown signer", unknown_signer, Code::PermissionDenied),
         ("missing role", missing_role, Code::PermissionDenied),
     ];
+    let batch_cases = cases.clone();
     let before = cluster.status(0).await.expect("status");
     for (what, envelope, code) in cases {
         let hash =
@@ -427,6 +428,58 @@ async fn bad_transactions_are_refused_with_their_status_and_unknown_peers_cannot
             .mempool_transactions,
         before.mempool_transactions
     );
+
+    // A batch: each transaction gets the outcome Submit would give it alone, and the bad ones
+    // spoil nothing for the good one (sent twice: admitted once, both answered with its hash).
+    let valid = with_keys(&good, &[&core_key]);
+    let valid_hash =
+        yrd_proto::signing::transaction_hash(yrd_node::devnet::DEVNET_CHAIN_ID, &valid.body)
+            .expect("hash");
+    let mut batch = vec![valid.clone()];
+    batch.extend(batch_cases.iter().map(|(_, envelope, _)| envelope.clone()));
+    batch.push(valid.clone());
+    let mut client = cluster.ledger(1).await.expect("connect");
+    let too_many = client
+        .submit_batch(v1::SubmitBatchRequest {
+            transactions: vec![valid.clone(); yrd_proto::limits::SUBMIT_BATCH_TRANSACTIONS_MAX + 1],
+        })
+        .await
+        .expect_err("a batch over the bound is refused whole");
+    assert_eq!(
+        too_many.code(),
+        Code::InvalidArgument,
+        "{}",
+        too_many.message()
+    );
+    assert_eq!(
+        cluster
+            .status(1)
+            .await
+            .expect("status")
+            .mempool_transactions,
+        0,
+        "a refused batch admits nothing"
+    );
+    let outcomes = client
+        .submit_batch(v1::SubmitBatchRequest {
+            transactions: batch,
+        })
+        .await
+        .expect("batch")
+        .into_inner()
+        .outcomes;
+    assert_eq!(outcomes.len(), batch_cases.len() + 2);
+    for outcome in [&outcomes[0], &outcomes[outcomes.len() - 1]] {
+        assert_eq!(outcome.code, Code::Ok as i32, "{}", outcome.message);
+        assert_eq!(outcome.tx_hash, valid_hash.to_vec());
+    }
+    for ((what, _, code), outcome) in batch_cases.iter().zip(&outcomes[1..]) {
+        assert_eq!(outcome.code, *code as i32, "{what}: {}", outcome.message);
+        assert!(outcome.tx_hash.is_empty(), "{what}");
+        assert!(!outcome.message.is_empty(), "{what}");
+    }
+    let result = wait_commit(&cluster, 2, &valid_hash).await;
+    assert!(result.receipt.expect("receipt").accepted);
 
     // An intruder with a key that is neither a validator nor an observer.
     let intruder = yrd_tests::Intruder::start(&cluster);

@@ -64,6 +64,15 @@ struct Args {
     /// Open loop: transactions offered per second.
     #[arg(long, default_value_t = 500, conflicts_with = "closed_loop")]
     rate: u64,
+    /// Open loop: transactions sent per `SubmitBatch` call to one validator, at most; 1 sends
+    /// each with its own `Submit` call.
+    #[arg(long, default_value_t = 1, conflicts_with = "closed_loop",
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    batch: u16,
+    /// Open loop with `--batch` above 1: longest a transaction waits for others to share its
+    /// call, in milliseconds. The wait counts in its latency.
+    #[arg(long, default_value_t = 10, conflicts_with = "closed_loop")]
+    batch_linger_ms: u64,
     /// Closed loop: concurrent SubmitAndWait workers instead of a fixed rate.
     #[arg(long)]
     closed_loop: bool,
@@ -94,14 +103,41 @@ struct Counters {
 impl Counters {
     /// Counts the outcome of one call.
     fn count<T>(&self, result: &Result<T, tonic::Status>) {
-        let counter = match result {
-            Ok(_) => &self.admitted,
-            Err(status) if status.code() == tonic::Code::ResourceExhausted => {
-                &self.resource_exhausted
-            }
-            Err(_) => &self.errors,
+        self.count_code(match result {
+            Ok(_) => tonic::Code::Ok,
+            Err(status) => status.code(),
+        });
+    }
+
+    /// Counts the outcome of one transaction by its status code.
+    fn count_code(&self, code: tonic::Code) {
+        let counter = match code {
+            tonic::Code::Ok => &self.admitted,
+            tonic::Code::ResourceExhausted => &self.resource_exhausted,
+            _ => &self.errors,
         };
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts the outcomes of one `SubmitBatch` call of `sent` transactions.
+    fn count_batch(&self, sent: usize, result: Result<v1::SubmitBatchResponse, tonic::Status>) {
+        match result {
+            Ok(response) => {
+                let outcomes = response.outcomes;
+                for outcome in &outcomes {
+                    self.count_code(tonic::Code::from(outcome.code));
+                }
+                // Transactions the node gave no outcome for are errors.
+                for _ in outcomes.len()..sent {
+                    self.count_code(tonic::Code::Internal);
+                }
+            }
+            Err(status) => {
+                for _ in 0..sent {
+                    self.count_code(status.code());
+                }
+            }
+        }
     }
 }
 
@@ -182,6 +218,7 @@ fn main() -> std::process::ExitCode {
 /// The figures in the order they are printed for people, with their units.
 const HUMAN_ORDER: &[(&str, &str)] = &[
     ("mode", ""),
+    ("transactions_per_call", ""),
     ("validators", ""),
     ("window_secs", "s"),
     ("offered_tps", "tx/s"),
@@ -400,12 +437,23 @@ async fn report_intervals(
     intervals
 }
 
+/// How the open loop groups transactions into calls.
+#[derive(Clone, Copy)]
+struct Batching {
+    /// Transactions per call, at most; 1 for `Submit`.
+    size: usize,
+    /// Longest a transaction waits for others to share its call.
+    linger: Duration,
+}
+
 /// Offers `transactions` at `rate` per second round robin over `clients` until `window` has
-/// passed; returns the submit start of each offered transaction, by index.
+/// passed, each with its own `Submit` or, with `batching.size` above 1, in `SubmitBatch` calls
+/// per client; returns when each offered transaction was due (its submit start), by index.
 async fn open_loop(
     transactions: &[Signed],
     clients: &[LedgerClient<Channel>],
     rate: u64,
+    batching: Batching,
     window: Duration,
     counters: &Arc<Counters>,
 ) -> Vec<Option<Instant>> {
@@ -414,30 +462,70 @@ async fn open_loop(
     let period = Duration::from_secs_f64((1.0 / rate.max(1) as f64).max(0.001));
     let mut ticker = tokio::time::interval(period);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Per client: the transactions waiting for its next batch, and when the first was due.
+    let mut waiting: Vec<(Vec<usize>, Option<Instant>)> = vec![(Vec::new(), None); clients.len()];
+    let send = |tasks: &mut tokio::task::JoinSet<()>, client: usize, indices: Vec<usize>| {
+        let mut client = clients[client].clone();
+        let counters = Arc::clone(counters);
+        if let [index] = indices[..] {
+            if batching.size == 1 {
+                let mut request = tonic::Request::new(v1::SubmitRequest {
+                    transaction: Some(transactions[index].envelope.clone()),
+                });
+                request.set_timeout(REQUEST_TIMEOUT);
+                tasks.spawn(async move {
+                    let result = client.submit(request).await;
+                    counters.count(&result);
+                });
+                return;
+            }
+        }
+        let mut request = tonic::Request::new(v1::SubmitBatchRequest {
+            transactions: indices
+                .iter()
+                .map(|&i| transactions[i].envelope.clone())
+                .collect(),
+        });
+        request.set_timeout(REQUEST_TIMEOUT);
+        tasks.spawn(async move {
+            let result = client.submit_batch(request).await;
+            counters.count_batch(indices.len(), result.map(tonic::Response::into_inner));
+        });
+    };
     let start = Instant::now();
     let mut next = 0;
     while next < transactions.len() {
         ticker.tick().await;
-        let elapsed = start.elapsed();
+        let now = Instant::now();
+        let elapsed = now.duration_since(start);
         if elapsed >= window {
             break;
         }
         let due = ((elapsed.as_secs_f64() * rate as f64) as usize + 1).min(transactions.len());
         while next < due {
-            let mut client = clients[next % clients.len()].clone();
-            let mut request = tonic::Request::new(v1::SubmitRequest {
-                transaction: Some(transactions[next].envelope.clone()),
-            });
-            request.set_timeout(REQUEST_TIMEOUT);
-            started_at[next] = Some(Instant::now());
-            let counters = Arc::clone(counters);
-            tasks.spawn(async move {
-                let result = client.submit(request).await;
-                counters.count(&result);
-            });
+            let client = next % clients.len();
+            started_at[next] = Some(now);
+            let (indices, since) = &mut waiting[client];
+            indices.push(next);
+            since.get_or_insert(now);
+            if indices.len() >= batching.size {
+                *since = None;
+                send(&mut tasks, client, std::mem::take(indices));
+            }
             next += 1;
         }
+        for (client, (indices, since)) in waiting.iter_mut().enumerate() {
+            if since.is_some_and(|since| now.duration_since(since) >= batching.linger) {
+                *since = None;
+                send(&mut tasks, client, std::mem::take(indices));
+            }
+        }
         while tasks.try_join_next().is_some() {}
+    }
+    for (client, (indices, _)) in waiting.into_iter().enumerate() {
+        if !indices.is_empty() {
+            send(&mut tasks, client, indices);
+        }
     }
     while tasks.join_next().await.is_some() {}
     started_at
@@ -586,7 +674,7 @@ async fn run(args: &Args, processes: &mut Processes) -> anyhow::Result<Report> {
         if args.closed_loop {
             format!("closed loop, {} workers", args.concurrency)
         } else {
-            format!("open loop, {} tx/s", args.rate)
+            format!("open loop, {} tx/s, {} per call", args.rate, args.batch)
         }
     );
     // The load generator's own CPU time too: it shares the machine with the validators.
@@ -613,7 +701,19 @@ async fn run(args: &Args, processes: &mut Processes) -> anyhow::Result<Report> {
     let started_at = if args.closed_loop {
         closed_loop(&transactions, &clients, args.concurrency, window, &counters).await
     } else {
-        open_loop(&transactions, &clients, args.rate, window, &counters).await
+        let batching = Batching {
+            size: usize::from(args.batch),
+            linger: Duration::from_millis(args.batch_linger_ms),
+        };
+        open_loop(
+            &transactions,
+            &clients,
+            args.rate,
+            batching,
+            window,
+            &counters,
+        )
+        .await
     };
     let cpu_after = cpu_at_end.await.context("the CPU sampler failed")?;
     let _ = stop_intervals.send(());
@@ -651,6 +751,7 @@ async fn run(args: &Args, processes: &mut Processes) -> anyhow::Result<Report> {
     let own_cpu_seconds = cpu_after.1.saturating_sub(cpu_before.1) as f64 / clock_ticks as f64;
     let json = serde_json::json!({
         "mode": if args.closed_loop { "closed_loop" } else { "open_loop" },
+        "transactions_per_call": if args.closed_loop { 1 } else { args.batch },
         "validators": endpoints.len(),
         "window_secs": offered_window,
         "committed_tps": round3(committed_in_window as f64 / offered_window),

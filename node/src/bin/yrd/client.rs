@@ -347,6 +347,13 @@ mod tests {
             }))
         }
 
+        async fn submit_batch(
+            &self,
+            _request: Request<v1::SubmitBatchRequest>,
+        ) -> Answer<v1::SubmitBatchResponse> {
+            Err(Status::unimplemented("the CLI does not submit batches"))
+        }
+
         async fn submit_and_wait(
             &self,
             request: Request<v1::SubmitRequest>,
