@@ -5,6 +5,7 @@
 //! with `TryFrom` (in `yrd-chaincode`) and never works on raw protobuf.
 
 pub mod block;
+mod ed25519_batch;
 pub mod limits;
 pub mod signing;
 

@@ -424,7 +424,7 @@ fn nonce_is_weak(signature: &Ed25519Signature) -> bool {
 }
 
 /// Verifies many envelopes at once. All signatures of all well-formed envelopes are checked in
-/// one ed25519 batch; if the batch fails, each envelope is checked on its own so that exactly
+/// one ed25519 batch, the terms of each key merged (`ed25519_batch`); if the batch fails, each envelope is checked on its own so that exactly
 /// the bad ones are reported. The result has one entry per envelope, in order.
 pub fn verify_transactions(
     envelopes: Vec<v1::SignedTransaction>,
@@ -448,7 +448,7 @@ pub fn verify_transactions(
     }
     let batch_ok = !any_weak_nonce
         && !signatures.is_empty()
-        && ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok();
+        && crate::ed25519_batch::verify_batch(&messages, &signatures, &keys);
     prepared
         .into_iter()
         .zip(envelopes)
