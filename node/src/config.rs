@@ -88,7 +88,7 @@ fn default_proposals_by_reference() -> bool {
 }
 
 fn default_client_transactions_max() -> usize {
-    300
+    500
 }
 
 impl Default for MempoolConfig {
@@ -138,7 +138,7 @@ pub struct ConsensusConfig {
 impl Default for ConsensusConfig {
     fn default() -> Self {
         Self {
-            block_transactions_max: 300,
+            block_transactions_max: 500,
             block_bytes_max: 8 * 1024 * 1024,
             empty_block_wait_ms: 500,
             block_interval_min_ms: default_block_interval_min_ms(),
