@@ -70,6 +70,10 @@ const FETCH_BACKOFF_STEP_MS: u64 = 250;
 const FETCH_BACKOFF_MAX_MS: u64 = 2_000;
 /// Period of the storage log line (files, their memory, the block cache), ms.
 const STORAGE_LOG_MS: u64 = 60_000;
+/// A synced write of the safety data that takes longer than this, ms, is logged as a warning:
+/// every proposal and vote of this validator waits for one, so a slow disk shows as slow
+/// heights.
+const SLOW_SYNC_WARN_MS: u128 = 200;
 
 /// Why the driver stopped.
 #[derive(Debug, thiserror::Error)]
@@ -462,10 +466,19 @@ impl Driver {
     fn execute(&mut self, output: Output) -> Result<Option<Input>, DriverError> {
         match output {
             Output::Persist(safety) => {
+                let started = Instant::now();
                 self.shared
                     .store
                     .save_safety_data(&safety.encode())
                     .map_err(storage)?;
+                let took_ms = started.elapsed().as_millis();
+                if took_ms > SLOW_SYNC_WARN_MS {
+                    warn!(
+                        took_ms,
+                        "a synced write of the consensus safety data was slow: this validator's \
+                         proposals and votes wait for the disk"
+                    );
+                }
                 Ok(None)
             }
             Output::Sign(request) => {
