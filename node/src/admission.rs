@@ -427,8 +427,11 @@ fn run_jobs(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use yrd_chaincode::testkit::{test_key, Harness};
+    use yrd_chaincode::testkit::{loan_report, test_key, Harness, CHAIN_ID};
     use yrd_proto::signing::verify_transaction;
+
+    use crate::storage::tests::genesis_store;
+    use crate::test_support::TempDir;
     use yrd_proto::v1::transaction_body::Action;
 
     fn transaction(nonce: u64) -> VerifiedTransaction {
@@ -522,5 +525,69 @@ mod tests {
         drop(one);
         assert_eq!(pending.load(Ordering::Acquire), 0);
         assert_eq!(reserve(&mempool, &pending, 9).expect("room").count, 4);
+    }
+
+    /// Credit reports about the core enterprise by the bureau, valid for a minute from now.
+    fn reports(harness: &mut Harness, ids: &[&str]) -> Vec<v1::SignedTransaction> {
+        ids.iter()
+            .map(|id| {
+                let mut body = harness.body(loan_report(id, &harness.core));
+                body.valid_until_ms = now_ms() + 60_000;
+                Harness::sign(&body, &[&harness.bureau.key])
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_batch_is_admitted_up_to_the_client_limit_and_the_rest_refused_untouched() {
+        let dir = TempDir::new("admission-batch");
+        let (store, mut harness) = genesis_store(&dir);
+        let mempool = Arc::new(Mempool::with_client_limit(100, 1 << 20, 2));
+        let (gossip, mut gossiped) = mpsc::channel(16);
+        let queue = AdmissionQueue::start(
+            Arc::new(store),
+            Arc::clone(&mempool),
+            CHAIN_ID.into(),
+            gossip,
+        )
+        .expect("start");
+        let batch = reports(&mut harness, &["CR-1", "CR-2", "CR-3"]);
+        let refused = verify_transaction(batch[2].clone(), CHAIN_ID)
+            .expect("valid")
+            .hash;
+        let results = queue
+            .submit_batch(&mempool, batch)
+            .await
+            .expect("room for two");
+        assert_eq!(results.len(), 3);
+        assert!(results[0].is_ok() && results[1].is_ok(), "{results:?}");
+        assert!(
+            matches!(results[2], Err(AdmissionError::Overloaded(_))),
+            "{results:?}"
+        );
+        assert_eq!(mempool.len(), 2);
+        assert!(
+            !mempool.contains(&refused),
+            "the one beyond the room is not admitted"
+        );
+        for _ in 0..2 {
+            assert!(
+                gossiped.recv().await.is_some(),
+                "admitted ones are gossiped"
+            );
+        }
+        assert!(gossiped.try_recv().is_err(), "the refused one is not");
+        // No room left: the whole call is refused and changes nothing.
+        let more = reports(&mut harness, &["CR-4"]);
+        assert!(matches!(
+            queue.submit_batch(&mempool, more).await,
+            Err(AdmissionError::Overloaded(_))
+        ));
+        assert_eq!(mempool.len(), 2);
+        assert!(queue
+            .submit_batch(&mempool, Vec::new())
+            .await
+            .expect("empty")
+            .is_empty());
     }
 }

@@ -1920,4 +1920,4 @@ impl StateScan for StateView<'_> {
 pub mod tree;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

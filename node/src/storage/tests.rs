@@ -50,7 +50,7 @@ fn genesis_of(harness: &Harness) -> v1::Genesis {
 }
 
 /// A store at genesis and the harness whose members it registers.
-fn genesis_store(dir: &TempDir) -> (Store, Harness) {
+pub(crate) fn genesis_store(dir: &TempDir) -> (Store, Harness) {
     let harness = Harness::new();
     let store = Store::open(dir.path()).unwrap();
     store.init_genesis(&genesis_of(&harness)).unwrap();
