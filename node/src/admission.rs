@@ -544,8 +544,9 @@ mod tests {
         let (store, mut harness) = genesis_store(&dir);
         let mempool = Arc::new(Mempool::with_client_limit(100, 1 << 20, 2));
         let (gossip, mut gossiped) = mpsc::channel(16);
+        let store = Arc::new(store);
         let queue = AdmissionQueue::start(
-            Arc::new(store),
+            Arc::clone(&store),
             Arc::clone(&mempool),
             CHAIN_ID.into(),
             gossip,
@@ -589,5 +590,17 @@ mod tests {
             .await
             .expect("empty")
             .is_empty());
+        // The admission thread ends once its queue is gone, and with it its handle on the
+        // store, which must be closed before the folder is removed.
+        drop(queue);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while Arc::strong_count(&store) > 1 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the admission thread did not stop"
+            );
+            tokio::task::yield_now().await;
+        }
+        drop(store);
     }
 }
