@@ -185,6 +185,15 @@ fn names_transactions(block: &v1::Block) -> bool {
     !block.transaction_refs.is_empty()
 }
 
+/// Refuses a block whose `count` transactions (carried or named) are not the header's count
+/// or more than a block may hold.
+fn check_count(header: &v1::BlockHeader, count: usize) -> Result<(), Invalid> {
+    if count > BLOCK_TRANSACTIONS_MAX || header.transaction_count as usize != count {
+        return Err(Invalid("transaction count is wrong or too large".into()));
+    }
+    Ok(())
+}
+
 /// Transactions fetched for a block: its hash and the encoded envelopes a peer sent.
 type Fetched = ([u8; 32], Result<Vec<Vec<u8>>, String>);
 
@@ -204,9 +213,7 @@ fn resolve(
             "block carries both transactions and references".into(),
         ));
     }
-    if refs.len() > BLOCK_TRANSACTIONS_MAX || header.transaction_count as usize != refs.len() {
-        return Err(Invalid("transaction count is wrong or too large".into()));
-    }
+    check_count(header, refs.len())?;
     let mut named = Vec::with_capacity(refs.len());
     for r in refs {
         let hash = Hash::try_from(r.hash.as_slice());
@@ -1005,11 +1012,7 @@ impl Driver {
             }
         }
         let transactions = if block.transaction_refs.is_empty() {
-            if block.transactions.len() > BLOCK_TRANSACTIONS_MAX
-                || header.transaction_count as usize != block.transactions.len()
-            {
-                return Err(Invalid("transaction count is wrong or too large".into()));
-            }
+            check_count(&header, block.transactions.len())?;
             self.verify_once(block.transactions)
                 .map_err(|e| Invalid(format!("a transaction fails verification: {e}")))?
         } else {
