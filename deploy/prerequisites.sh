@@ -3,9 +3,12 @@
 # the rocksdb crate) and the rustfmt and clippy components.
 set -euo pipefail
 
+# libclang itself (`libclang.so`, `libclang-14.so.1`, ...), not `libclang-cpp`, which some
+# machines have without it and which bindgen cannot use.
 have_libclang() {
-    ldconfig -p 2>/dev/null | grep -q 'libclang\(-[0-9.]*\)\?\.so' \
-        || ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1
+    ldconfig -p 2>/dev/null | grep -qE 'libclang(-[0-9.]+)?\.so' \
+        || compgen -G '/usr/lib/llvm-*/lib/libclang.so*' >/dev/null \
+        || compgen -G '/usr/lib/llvm-*/lib/libclang-[0-9]*.so*' >/dev/null
 }
 
 if ! have_libclang; then
