@@ -73,9 +73,9 @@ use std::sync::{OnceLock, PoisonError, RwLock};
 
 use prost::Message;
 use rocksdb::{
-    BlockBasedIndexType, BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor,
-    DBCompressionType, DataBlockIndexType, Direction, IteratorMode, Options, ReadOptions,
-    SnapshotWithThreadMode, WriteBatch, WriteOptions, DB,
+    BlockBasedIndexType, BlockBasedOptions, BlockBasedTablePinningTier, Cache, ColumnFamily,
+    ColumnFamilyDescriptor, DBCompressionType, DataBlockIndexType, Direction, IteratorMode,
+    Options, ReadOptions, SnapshotWithThreadMode, WriteBatch, WriteOptions, DB,
 };
 use yrd_chaincode::members::genesis_writes;
 use yrd_chaincode::state::{StateRead, StateScan, WriteSet};
@@ -629,23 +629,35 @@ fn table_options(cache: &Cache, bloom: bool) -> BlockBasedOptions {
     let mut table = BlockBasedOptions::default();
     table.set_block_cache(cache);
     // Index and filter blocks count against the cache, so memory stays bounded as data grows.
-    // They are partitioned (a small top level per table, pinned, over 4 KB partitions loaded on
-    // demand) and cached at high priority: whole index and filter blocks of a large table run
-    // to hundreds of KB, and once the tree nodes' data blocks pushed them out of the cache,
-    // every state read re-read and re-checksummed them (execution of a block slowed from 20 ms
-    // to 700 ms after 90 s at 1,800 tx/s).
+    // Indexes are partitioned (a small top level per table, pinned, over 4 KB partitions loaded
+    // on demand) and cached at high priority: a whole index block of a large table runs to
+    // hundreds of KB, and once the tree nodes' data blocks pushed them out of the cache, every
+    // state read re-read and re-checksummed them (execution of a block slowed from 20 ms to
+    // 700 ms after 90 s at 1,800 tx/s).
     //
-    // Nothing more is pinned. RocksDB's pinning of level 0 applies to every file written by a
-    // flush, and the tree nodes' files are never rewritten after their flush (they move down
+    // Bloom filters are whole per table and pinned in the cache for as long as the table is
+    // open. Most reads they serve miss (a new record's key, a new transaction's replay entry
+    // and location), so every read checks one filter per level and per level-0 file. A
+    // partitioned filter costs three steps per check (a seek in its top level, a cache lookup
+    // of the partition, then the probe): 5.9 % of a validator's CPU 20 to 35 s into a run at
+    // 5,000 tx/s offered, and about half of its RocksDB reads late in a long run. A pinned
+    // whole filter is the probe alone: 1.8 % in the same run. Filters
+    // take about 1.25 bytes per key (10 bits), and only the families with filters have them:
+    // the plain state, the transaction locations, block hashes, metadata and the consensus
+    // log, about 15 MB for ten million keys.
+    //
+    // Of the indexes, only the top levels are pinned. RocksDB's pinning of level 0 applies to
+    // every file written by a flush, and the tree nodes' files are never rewritten after their flush (they move down
     // the levels as they are), so each of them pinned its whole index for as long as it was
     // open: about 80 KB per file, linear in the size of the database.
     table.set_cache_index_and_filter_blocks(true);
     table.set_cache_index_and_filter_blocks_with_high_priority(true);
     table.set_pin_l0_filter_and_index_blocks_in_cache(false);
     table.set_index_type(BlockBasedIndexType::TwoLevelIndexSearch);
-    table.set_partition_filters(true);
+    table.set_partition_filters(false);
     table.set_metadata_block_size(METADATA_BLOCK_BYTES);
     table.set_pin_top_level_index_and_filter(true);
+    table.set_unpartitioned_pinning_tier(BlockBasedTablePinningTier::All);
     // Most lookups are point lookups by hash or height: a bloom filter per table (except in
     // `UNFILTERED_FAMILIES`), and a hash index in each data block, so a lookup finds its key
     // without a binary search.
