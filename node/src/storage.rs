@@ -617,6 +617,10 @@ fn options(open_files: i32) -> (Options, Vec<ColumnFamilyDescriptor>) {
                 options.set_blob_file_size(TREE_VALUE_BLOB_FILE_BYTES);
                 options.set_blob_compression_type(DBCompressionType::Lz4);
                 options.set_enable_blob_gc(false);
+                // Read only by reverse seeks, which no whole-key bloom serves: a memtable bloom
+                // would only cost an insert into it per value.
+                options.set_memtable_whole_key_filtering(false);
+                options.set_memtable_prefix_bloom_ratio(0.0);
             }
             ColumnFamilyDescriptor::new(*name, options)
         })
