@@ -56,7 +56,8 @@
 //!   [`BLOCK_CACHE_BYTES`], at most [`WRITE_BUFFERS_MAX`] memtables of [`WRITE_BUFFER_BYTES`] per
 //!   column family and [`DB_WRITE_BUFFER_BYTES`] across all of them, at most
 //!   [`OPEN_FILES_MAX`] open table files (about 4 KB each outside the cache: index and filter
-//!   blocks live in the cache, only each table's top level pinned) and at most
+//!   blocks live in the cache, of the indexes only each table's top level pinned; the bloom
+//!   filters, pinned, take about 1.25 bytes per key of the families that have them) and at most
 //!   [`WAL_BYTES_MAX`] of write-ahead log. Tree values of [`TREE_VALUE_BLOB_BYTES_MIN`] and
 //!   more live in blob files of [`TREE_VALUE_BLOB_FILE_BYTES`], read through the OS page
 //!   cache. The tree's node cache holds at most [`tree::NODE_CACHE_NODES`] decoded nodes
@@ -632,12 +633,12 @@ fn options(open_files: i32) -> (Options, Vec<ColumnFamilyDescriptor>) {
 fn table_options(cache: &Cache, bloom: bool) -> BlockBasedOptions {
     let mut table = BlockBasedOptions::default();
     table.set_block_cache(cache);
-    // Index and filter blocks count against the cache, so memory stays bounded as data grows.
-    // Indexes are partitioned (a small top level per table, pinned, over 4 KB partitions loaded
-    // on demand) and cached at high priority: a whole index block of a large table runs to
-    // hundreds of KB, and once the tree nodes' data blocks pushed them out of the cache, every
-    // state read re-read and re-checksummed them (execution of a block slowed from 20 ms to
-    // 700 ms after 90 s at 1,800 tx/s).
+    // Index and filter blocks count against the cache. Indexes are partitioned (a small top
+    // level per table, pinned, over 4 KB partitions loaded on demand) and cached at high
+    // priority: a whole index block of a large table runs to hundreds of KB, and once the tree
+    // nodes' data blocks pushed them out of the cache, every state read re-read and
+    // re-checksummed them (execution of a block slowed from 20 ms to 700 ms after 90 s at
+    // 1,800 tx/s).
     //
     // Bloom filters are whole per table and pinned in the cache for as long as the table is
     // open. Most reads they serve miss (a new record's key, a new transaction's replay entry
@@ -645,15 +646,15 @@ fn table_options(cache: &Cache, bloom: bool) -> BlockBasedOptions {
     // partitioned filter costs three steps per check (a seek in its top level, a cache lookup
     // of the partition, then the probe): 5.9 % of a validator's CPU 20 to 35 s into a run at
     // 5,000 tx/s offered, and about half of its RocksDB reads late in a long run. A pinned
-    // whole filter is the probe alone: 1.8 % in the same run. Filters
-    // take about 1.25 bytes per key (10 bits), and only the families with filters have them:
-    // the plain state, the transaction locations, block hashes, metadata and the consensus
-    // log, about 15 MB for ten million keys.
+    // whole filter is the probe alone: 1.8 % in the same run. The filters grow with the data,
+    // about 1.25 bytes per key (10 bits), and only the families with filters have them: the
+    // plain state, the transaction locations, block hashes, metadata and the consensus log,
+    // about 12 MB for ten million keys.
     //
     // Of the indexes, only the top levels are pinned. RocksDB's pinning of level 0 applies to
-    // every file written by a flush, and the tree nodes' files are never rewritten after their flush (they move down
-    // the levels as they are), so each of them pinned its whole index for as long as it was
-    // open: about 80 KB per file, linear in the size of the database.
+    // every file written by a flush, and the tree nodes' files are never rewritten after their
+    // flush (they move down the levels as they are), so each of them pinned its whole index
+    // for as long as it was open: about 80 KB per file, linear in the size of the database.
     table.set_cache_index_and_filter_blocks(true);
     table.set_cache_index_and_filter_blocks_with_high_priority(true);
     table.set_pin_l0_filter_and_index_blocks_in_cache(false);
