@@ -619,8 +619,7 @@ fn options(open_files: i32) -> (Options, Vec<ColumnFamilyDescriptor>) {
                 options.set_blob_compression_type(DBCompressionType::Lz4);
                 options.set_enable_blob_gc(false);
                 // Read only by reverse seeks, which no whole-key bloom serves: a memtable bloom
-                // would only cost an insert into it per value.
-                options.set_memtable_whole_key_filtering(false);
+                // (none with a ratio of 0) would only cost an insert into it per value.
                 options.set_memtable_prefix_bloom_ratio(0.0);
             }
             ColumnFamilyDescriptor::new(*name, options)

@@ -424,8 +424,9 @@ fn nonce_is_weak(signature: &Ed25519Signature) -> bool {
 }
 
 /// Verifies many envelopes at once. All signatures of all well-formed envelopes are checked in
-/// one ed25519 batch, the terms of each key merged (`ed25519_batch`); if the batch fails, each envelope is checked on its own so that exactly
-/// the bad ones are reported. The result has one entry per envelope, in order.
+/// one ed25519 batch, the terms of each key merged (`ed25519_batch`); if the batch fails, each
+/// envelope is checked on its own so that exactly the bad ones are reported. The result has
+/// one entry per envelope, in order.
 pub fn verify_transactions(
     envelopes: Vec<v1::SignedTransaction>,
     chain_id: &str,
