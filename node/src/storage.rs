@@ -1933,6 +1933,7 @@ impl StateScan for StateView<'_> {
     }
 }
 
+mod node_codec;
 pub mod tree;
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! genesis state).
 //!
 //! ```text
-//! jmt_nodes   u64 BE version || borsh(NibblePath) -> borsh(Node)
+//! jmt_nodes   u64 BE version || borsh(NibblePath) -> node (`node_codec`: internal compact)
 //! jmt_values  SHA-256(key) || u64 BE version    -> 0x00 (deleted) | 0x01 || value
 //! ```
 //!
@@ -243,7 +243,7 @@ impl TreeReader for Reader<'_> {
                 bytes.len()
             )));
         }
-        let node: Node = borsh::from_slice(&bytes).map_err(|error| {
+        let node = super::node_codec::decode_node(&bytes).map_err(|error| {
             corrupt(format!(
                 "tree node at version {} does not decode: {error}",
                 node_key.version()
@@ -362,12 +362,14 @@ pub(super) fn put_update(
     values: &ColumnFamily,
     update: &TreeUpdateBatch,
 ) -> Result<(), StoreError> {
+    let (mut value, mut scratch) = (Vec::new(), Vec::new());
     for (node_key, node) in update.node_batch.nodes() {
         let key = node_db_key(node_key)
             .map_err(|error| StoreError::Corrupt(format!("encode tree node key: {error}")))?;
-        let value = borsh::to_vec(node)
+        value.clear();
+        super::node_codec::encode_node(node, &mut value, &mut scratch)
             .map_err(|error| StoreError::Corrupt(format!("encode tree node: {error}")))?;
-        batch.put_cf(nodes, key, value);
+        batch.put_cf(nodes, key, &value);
     }
     for ((version, key_hash), value) in update.node_batch.values() {
         let key = value_key(key_hash, *version);
