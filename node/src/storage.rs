@@ -88,13 +88,18 @@ use yrd_proto::v1;
 // ---------------------------------------------------------------- limits and names
 
 /// Version of the on-disk layout described in the module doc.
-pub const STORAGE_FORMAT_VERSION: u32 = 6;
-/// The one earlier format [`Store::open`] upgrades in place. Format 5 also kept every history
-/// entry (`h/v/`) in the plain state, beside the tree's values, and a second replay entry per
-/// transaction (`x/h/<hash>`, repeating `x/e/<valid until><hash>`). Same blocks, same tree,
-/// same roots, same receipts; the upgrade drops both with two range deletions and records
-/// format 6.
-pub const UPGRADABLE_FORMAT_VERSION: u32 = 5;
+pub const STORAGE_FORMAT_VERSION: u32 = 7;
+/// The earlier formats [`Store::open`] upgrades in place, in one synced write batch that also
+/// records [`STORAGE_FORMAT_VERSION`]. Same blocks, same tree, same roots, same receipts.
+///
+/// - Format 5 also kept every history entry (`h/v/`) in the plain state, beside the tree's
+///   values, and a second replay entry per transaction (`x/h/<hash>`, repeating
+///   `x/e/<valid until><hash>`). The upgrade drops both with two range deletions.
+/// - Formats 5 and 6 stored every tree node in borsh. Format 7 writes internal nodes in a
+///   compact encoding (`node_codec`) and still reads the borsh ones, so the upgrade rewrites
+///   none; the new number keeps a node of format 6, which cannot read compact nodes, from
+///   opening the database.
+pub const UPGRADABLE_FORMAT_VERSIONS: [u32; 2] = [5, 6];
 /// Capacity of the LRU block cache shared by every column family, in bytes.
 pub const BLOCK_CACHE_BYTES: usize = 64 * 1024 * 1024;
 /// Size of one memtable, in bytes.
@@ -770,23 +775,28 @@ impl Store {
             .map_err(|error| rocks(&format!("read {family}"), error))
     }
 
-    /// Upgrades a database of [`UPGRADABLE_FORMAT_VERSION`] to [`STORAGE_FORMAT_VERSION`] in
-    /// one synced write batch: the plain state's copies of the history entries (the tree's
-    /// values keep them) and the replay entries by hash (those by expiry say the same) are
-    /// dropped, and the new format is recorded. Does nothing to a database of the current
-    /// format.
+    /// Upgrades a database of one of the [`UPGRADABLE_FORMAT_VERSIONS`] to
+    /// [`STORAGE_FORMAT_VERSION`] in one synced write batch. From format 5, the plain state's
+    /// copies of the history entries (the tree's values keep them) and the replay entries by
+    /// hash (those by expiry say the same) are dropped; from either, the new format is
+    /// recorded. Does nothing to a database of the current format.
     fn upgrade_format(&self) -> Result<(), StoreError> {
         let schema = self.get(CF_META, META_SCHEMA)?;
-        if schema.as_deref() != Some(&UPGRADABLE_FORMAT_VERSION.to_be_bytes()[..]) {
+        let Some(from) = UPGRADABLE_FORMAT_VERSIONS
+            .into_iter()
+            .find(|format| schema.as_deref() == Some(&format.to_be_bytes()[..]))
+        else {
             return Ok(());
-        }
+        };
         let mut batch = WriteBatch::default();
-        for prefix in [
-            yrd_chaincode::keys::HISTORY_ENTRY_PREFIX,
-            yrd_chaincode::keys::APPLIED_BY_HASH_PREFIX,
-        ] {
-            let end = prefix_upper_bound(prefix).expect("the prefix is not all 0xff");
-            batch.delete_range_cf(self.cf(CF_STATE)?, prefix, &end);
+        if from == 5 {
+            for prefix in [
+                yrd_chaincode::keys::HISTORY_ENTRY_PREFIX,
+                yrd_chaincode::keys::APPLIED_BY_HASH_PREFIX,
+            ] {
+                let end = prefix_upper_bound(prefix).expect("the prefix is not all 0xff");
+                batch.delete_range_cf(self.cf(CF_STATE)?, prefix, &end);
+            }
         }
         batch.put_cf(
             self.cf(CF_META)?,
@@ -797,10 +807,10 @@ impl Store {
             .write_opt(batch, &synced())
             .map_err(|error| rocks("upgrade the storage format", error))?;
         tracing::info!(
-            from = UPGRADABLE_FORMAT_VERSION,
+            from,
             to = STORAGE_FORMAT_VERSION,
             "storage format upgraded: history entries in the state tree only, one replay entry \
-             per transaction"
+             per transaction, internal tree nodes written compact"
         );
         Ok(())
     }
@@ -833,7 +843,7 @@ impl Store {
             ))
         })?;
         let found = u32::from_be_bytes(schema);
-        if found != STORAGE_FORMAT_VERSION && found != UPGRADABLE_FORMAT_VERSION {
+        if found != STORAGE_FORMAT_VERSION && !UPGRADABLE_FORMAT_VERSIONS.contains(&found) {
             return Err(StoreError::UnsupportedFormat {
                 found,
                 supported: STORAGE_FORMAT_VERSION,

@@ -805,11 +805,7 @@ fn a_format_5_database_is_upgraded_in_place_and_reads_the_same() {
             store.put_raw(CF_STATE, key, value);
         }
         store.put_raw(CF_STATE, &[b"x/h/".as_slice(), &[7; 32]].concat(), &[0; 8]);
-        store.put_raw(
-            CF_META,
-            META_SCHEMA,
-            &UPGRADABLE_FORMAT_VERSION.to_be_bytes(),
-        );
+        store.put_raw(CF_META, META_SCHEMA, &5u32.to_be_bytes());
         (entries, store.tip())
     };
     let store = Store::open(dir.path()).unwrap();
@@ -839,9 +835,60 @@ fn a_format_5_database_is_upgraded_in_place_and_reads_the_same() {
     state.check().unwrap();
     drop(state);
     drop(store);
-    // Opening again finds format 6 and changes nothing.
+    // Opening again finds the current format and changes nothing.
     let store = Store::open(dir.path()).unwrap();
     assert_eq!(store.tip(), tip);
+}
+
+#[test]
+fn a_format_6_database_of_borsh_tree_nodes_is_read_and_extended() {
+    let dir = TempDir::new("storage-upgrade-6");
+    let key = yrd_chaincode::keys::history_entry(b"c/r/format-6", 0);
+    let (tip, borsh_nodes) = {
+        let (store, _harness) = genesis_store(&dir);
+        let writes = WriteSet::from([(key.clone(), Some(b"six".to_vec()))]);
+        store.commit_block(writes_block(&store, writes)).unwrap();
+        // What format 6 wrote: every node in borsh.
+        let nodes = store.cf(tree::CF_JMT_NODES).unwrap();
+        let stored: Vec<tree::IteratorItem> =
+            store.db.iterator_cf(nodes, IteratorMode::Start).collect();
+        let mut compact = 0;
+        for item in &stored {
+            let (node_key, bytes) = item.as_ref().unwrap();
+            let node = node_codec::decode_node(bytes).unwrap();
+            let borsh = borsh::to_vec(&node).unwrap();
+            compact += usize::from(borsh.as_slice() != &bytes[..]);
+            store.put_raw(tree::CF_JMT_NODES, node_key, &borsh);
+        }
+        assert!(compact > 0, "the internal nodes were written compact");
+        store.put_raw(CF_META, META_SCHEMA, &6u32.to_be_bytes());
+        (store.tip(), stored.len())
+    };
+    // Opening checks the tip's root against the borsh nodes, and records format 7 only.
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.tip(), tip);
+    assert_eq!(
+        store.get(CF_META, META_SCHEMA).unwrap(),
+        Some(STORAGE_FORMAT_VERSION.to_be_bytes().to_vec())
+    );
+    let (value, proof) = store.state_proof(&key, 1).unwrap();
+    assert_eq!(value.as_deref(), Some(&b"six"[..]));
+    yrd_verify::verify_state_proof(&tip.state_root, &key, Some(b"six"), &proof).unwrap();
+    // A block on top reads the borsh nodes and writes compact ones beside them.
+    let next = yrd_chaincode::keys::history_entry(b"c/r/format-6", 1);
+    let writes = WriteSet::from([(next.clone(), Some(b"seven".to_vec()))]);
+    store.commit_block(writes_block(&store, writes)).unwrap();
+    let tip = store.tip();
+    let nodes = store.cf(tree::CF_JMT_NODES).unwrap();
+    assert!(store.db.iterator_cf(nodes, IteratorMode::Start).count() > borsh_nodes);
+    drop(store);
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.tip(), tip);
+    for (key, value) in [(&key, &b"six"[..]), (&next, &b"seven"[..])] {
+        let (stored, proof) = store.state_proof(key, 2).unwrap();
+        assert_eq!(stored.as_deref(), Some(value));
+        yrd_verify::verify_state_proof(&tip.state_root, key, Some(value), &proof).unwrap();
+    }
 }
 
 #[test]
