@@ -806,11 +806,17 @@ impl Store {
         self.db
             .write_opt(batch, &synced())
             .map_err(|error| rocks("upgrade the storage format", error))?;
+        let changes = if from == 5 {
+            "history entries in the state tree only, one replay entry per transaction, \
+             internal tree nodes written compact from now on"
+        } else {
+            "internal tree nodes written compact from now on"
+        };
         tracing::info!(
             from,
             to = STORAGE_FORMAT_VERSION,
-            "storage format upgraded: history entries in the state tree only, one replay entry \
-             per transaction, internal tree nodes written compact"
+            changes,
+            "storage format upgraded"
         );
         Ok(())
     }
