@@ -752,10 +752,11 @@ impl Store {
                 )
                 .map_err(|error| rocks(&format!("set the options of {name}"), error))?;
         }
-        let chain = store.load_chain()?;
-        if chain.is_some() {
-            store.upgrade_format()?;
+        let loaded = store.load_chain()?;
+        if let Some((_, format)) = &loaded {
+            store.upgrade_format(*format)?;
         }
+        let chain = loaded.map(|(chain, _)| chain);
         // What was read back from disk at opening is as durable as it gets.
         let height = chain.as_ref().map_or(0, |chain| chain.tip.height);
         store.durable.store(height, Ordering::Release);
@@ -775,19 +776,15 @@ impl Store {
             .map_err(|error| rocks(&format!("read {family}"), error))
     }
 
-    /// Upgrades a database of one of the [`UPGRADABLE_FORMAT_VERSIONS`] to
+    /// Upgrades a database of format `from`, one of the [`UPGRADABLE_FORMAT_VERSIONS`], to
     /// [`STORAGE_FORMAT_VERSION`] in one synced write batch. From format 5, the plain state's
     /// copies of the history entries (the tree's values keep them) and the replay entries by
     /// hash (those by expiry say the same) are dropped; from either, the new format is
     /// recorded. Does nothing to a database of the current format.
-    fn upgrade_format(&self) -> Result<(), StoreError> {
-        let schema = self.get(CF_META, META_SCHEMA)?;
-        let Some(from) = UPGRADABLE_FORMAT_VERSIONS
-            .into_iter()
-            .find(|format| schema.as_deref() == Some(&format.to_be_bytes()[..]))
-        else {
+    fn upgrade_format(&self, from: u32) -> Result<(), StoreError> {
+        if !UPGRADABLE_FORMAT_VERSIONS.contains(&from) {
             return Ok(());
-        };
+        }
         let mut batch = WriteBatch::default();
         if from == 5 {
             for prefix in [
@@ -821,8 +818,9 @@ impl Store {
         Ok(())
     }
 
-    /// Reads the meta records and checks they agree with each other and with the blocks.
-    fn load_chain(&self) -> Result<Option<Chain>, StoreError> {
+    /// Reads the meta records and checks they agree with each other and with the blocks: the
+    /// chain, and the storage format it is stored in (the current one or an upgradable one).
+    fn load_chain(&self) -> Result<Option<(Chain, u32)>, StoreError> {
         let schema = self.get(CF_META, META_SCHEMA)?;
         let genesis = self.get(CF_META, META_GENESIS)?;
         let genesis_sha256 = self.get(CF_META, META_GENESIS_SHA256)?;
@@ -897,10 +895,13 @@ impl Store {
                 hex::encode(tip.state_root)
             )));
         }
-        Ok(Some(Chain {
-            chain_id: genesis.chain_id,
-            tip,
-        }))
+        Ok(Some((
+            Chain {
+                chain_id: genesis.chain_id,
+                tip,
+            },
+            found,
+        )))
     }
 
     /// Initialises the database from `genesis`, or checks it against the stored one.
