@@ -12,6 +12,11 @@ use yrd_proto::v1;
 
 /// Largest configuration or genesis file accepted, in bytes.
 const CONFIG_FILE_BYTES_MAX: u64 = 4 * 1024 * 1024;
+/// Largest `rpc.connections_max` accepted: each connection may hold a file descriptor and
+/// half a megabyte of unread requests.
+const RPC_CONNECTIONS_MAX: usize = 4_096;
+/// Largest `rpc.calls_max` accepted.
+const RPC_CALLS_MAX: usize = 16_384;
 
 /// Why a configuration cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +65,36 @@ pub struct NodeConfig {
     /// Block building and consensus timing.
     #[serde(default)]
     pub consensus: ConsensusConfig,
+    /// Bounds on the gRPC server's clients.
+    #[serde(default)]
+    pub rpc: RpcConfig,
+}
+
+/// Bounds on what clients can make the gRPC server hold (`rpc::limits`), whoever they are.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RpcConfig {
+    /// Most client connections open at once; a connection beyond it is closed at once. Each
+    /// holds at most `rpc::limits::CONNECTION_WINDOW_BYTES` of unread request bytes.
+    pub connections_max: usize,
+    /// Most calls in progress at once across all connections, from their arrival until their
+    /// response is sent; a call that waits for a commit counts only while its request is
+    /// received. A call beyond it is refused with RESOURCE_EXHAUSTED. Each holds at most one
+    /// request (`SubmitBatch`: 256 KiB) or one response.
+    pub calls_max: usize,
+    /// Of those, most calls that return blocks (`GetBlock`, `StreamBlocks`) at once. A block
+    /// stream holds up to 17 blocks while its client reads slowly.
+    pub large_calls_max: usize,
+}
+
+impl Default for RpcConfig {
+    fn default() -> Self {
+        Self {
+            connections_max: 256,
+            calls_max: 256,
+            large_calls_max: 16,
+        }
+    }
 }
 
 /// Mempool bounds.
@@ -244,6 +279,18 @@ impl NodeConfig {
         {
             return Err("mempool.client_transactions_max must be 1 to transactions_max".into());
         }
+        let r = &self.rpc;
+        if r.connections_max == 0 || r.connections_max > RPC_CONNECTIONS_MAX {
+            return Err(format!(
+                "rpc.connections_max must be 1 to {RPC_CONNECTIONS_MAX}"
+            ));
+        }
+        if r.calls_max == 0 || r.calls_max > RPC_CALLS_MAX {
+            return Err(format!("rpc.calls_max must be 1 to {RPC_CALLS_MAX}"));
+        }
+        if r.large_calls_max == 0 || r.large_calls_max > r.calls_max {
+            return Err("rpc.large_calls_max must be 1 to calls_max".into());
+        }
         Ok(())
     }
 }
@@ -415,6 +462,7 @@ mod tests {
             observers: vec![],
             mempool: MempoolConfig::default(),
             consensus: ConsensusConfig::default(),
+            rpc: RpcConfig::default(),
         };
         assert!(config
             .validate()
@@ -425,6 +473,69 @@ mod tests {
             ..config
         };
         assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn rpc_bounds_are_checked_and_default_when_absent() {
+        let rpc: RpcConfig =
+            toml::from_str("connections_max = 8\ncalls_max = 4\nlarge_calls_max = 4\n")
+                .expect("parse");
+        assert_eq!(rpc.connections_max, 8);
+        let config = NodeConfig {
+            genesis: "g".into(),
+            key_file: "k".into(),
+            data_dir: "d".into(),
+            p2p_listen: "/ip4/127.0.0.1/tcp/7001".into(),
+            grpc_listen: "127.0.0.1:7100".parse().expect("addr"),
+            peers: vec![],
+            observers: vec![],
+            mempool: MempoolConfig::default(),
+            consensus: ConsensusConfig::default(),
+            rpc,
+        };
+        assert!(config.validate().is_ok());
+        for (rpc, problem) in [
+            (
+                RpcConfig {
+                    connections_max: 0,
+                    ..RpcConfig::default()
+                },
+                "connections_max",
+            ),
+            (
+                RpcConfig {
+                    calls_max: 0,
+                    ..RpcConfig::default()
+                },
+                "calls_max",
+            ),
+            (
+                RpcConfig {
+                    calls_max: 4,
+                    large_calls_max: 5,
+                    ..RpcConfig::default()
+                },
+                "large_calls_max",
+            ),
+            (
+                RpcConfig {
+                    connections_max: RPC_CONNECTIONS_MAX + 1,
+                    ..RpcConfig::default()
+                },
+                "connections_max",
+            ),
+        ] {
+            let config = NodeConfig {
+                rpc,
+                ..config.clone()
+            };
+            let error = config.validate().expect_err("out of bounds");
+            assert!(error.contains(problem), "{error}");
+        }
+        let older = "genesis = \"g\"\nkey_file = \"k\"\ndata_dir = \"d\"\n\
+                     p2p_listen = \"/ip4/127.0.0.1/tcp/7001\"\ngrpc_listen = \"127.0.0.1:7100\"\n";
+        let older: NodeConfig = toml::from_str(older).expect("a file without [rpc]");
+        assert_eq!(older.rpc.calls_max, RpcConfig::default().calls_max);
     }
 
     #[test]

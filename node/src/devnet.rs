@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::config::{
     ConsensusConfig, GenesisFile, GenesisKey, GenesisMember, GenesisValidator, MempoolConfig,
-    NodeConfig,
+    NodeConfig, RpcConfig,
 };
 use crate::{keyfile, network};
 
@@ -230,6 +230,7 @@ pub fn generate_with_firms(
             observers: observer_keys.clone(),
             mempool: MempoolConfig::default(),
             consensus: ConsensusConfig::default(),
+            rpc: RpcConfig::default(),
         };
         let config_path = node_dir.join("config.toml");
         std::fs::write(&config_path, toml::to_string_pretty(&config)?)?;

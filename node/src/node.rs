@@ -169,6 +169,7 @@ pub async fn run(path: &Path) -> anyhow::Result<()> {
     let grpc = tokio::spawn(rpc::serve(
         services,
         config.grpc_listen,
+        config.rpc.clone(),
         shutdown_signal.clone(),
     ));
     info!(grpc = %config.grpc_listen, p2p = %config.p2p_listen, "node started");

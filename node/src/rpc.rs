@@ -22,8 +22,11 @@ use yrd_proto::signing::Hash;
 use yrd_proto::v1::{self, ledger_server::Ledger, registry_server::Registry};
 
 use crate::admission::AdmissionError;
+use crate::config::RpcConfig;
 use crate::driver::Shared;
 use crate::proofs::ProofService;
+
+pub mod limits;
 
 /// Largest request accepted by `Registry` and `Proofs`, in bytes: one transaction and its
 /// framing.
@@ -444,12 +447,18 @@ impl Registry for Services {
     }
 }
 
-/// Serves the gRPC services (with health and reflection) on `address` until `shutdown`.
+/// Serves the gRPC services (with health and reflection) on `address` until `shutdown`, within
+/// the bounds of `bounds` (`limits`).
 pub async fn serve(
     services: Services,
     address: SocketAddr,
+    bounds: RpcConfig,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|error| anyhow::anyhow!("gRPC listen address {address}: {error}"))?;
+    let incoming = limits::LimitedIncoming::new(listener, bounds.connections_max);
     let (health_reporter, health) = tonic_health::server::health_reporter();
     health_reporter
         .set_serving::<v1::ledger_server::LedgerServer<Services>>()
@@ -474,13 +483,20 @@ pub async fn serve(
         .max_decoding_message_size(REQUEST_BYTES_MAX)
         .max_encoding_message_size(RESPONSE_BYTES_MAX);
     tonic::transport::Server::builder()
-        .concurrency_limit_per_connection(256)
+        .concurrency_limit_per_connection(limits::CALLS_PER_CONNECTION_MAX as usize)
+        .max_concurrent_streams(limits::CALLS_PER_CONNECTION_MAX)
+        .initial_connection_window_size(limits::CONNECTION_WINDOW_BYTES)
+        .initial_stream_window_size(limits::STREAM_WINDOW_BYTES)
+        .layer(limits::CallLimitLayer::new(
+            bounds.calls_max,
+            bounds.large_calls_max,
+        ))
         .add_service(health)
         .add_service(reflection)
         .add_service(ledger)
         .add_service(registry)
         .add_service(proofs)
-        .serve_with_shutdown(address, async move {
+        .serve_with_incoming_shutdown(incoming, async move {
             while !*shutdown.borrow() {
                 if shutdown.changed().await.is_err() {
                     break;
