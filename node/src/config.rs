@@ -82,9 +82,18 @@ pub struct RpcConfig {
     /// received. A call beyond it is refused with RESOURCE_EXHAUSTED. Each holds at most one
     /// request (`SubmitBatch`: 256 KiB) or one response.
     pub calls_max: usize,
-    /// Of those, most calls that return blocks (`GetBlock`, `StreamBlocks`) at once. A block
-    /// stream holds up to 17 blocks while its client reads slowly.
+    /// Of those, most calls at once whose answer can run to megabytes: `GetBlock`, the
+    /// registry's `GetCreditReport`, `ListCreditReports`, `GetReceivable` and `GetFund`, and
+    /// `GetHistory` and `GetHeaders`.
     pub large_calls_max: usize,
+    /// Of those, most block streams (`StreamBlocks`) at once. A stream lasts as long as its
+    /// client wants and holds up to 17 blocks while its client reads slowly.
+    #[serde(default = "default_streams_max")]
+    pub streams_max: usize,
+}
+
+fn default_streams_max() -> usize {
+    32
 }
 
 impl Default for RpcConfig {
@@ -92,7 +101,8 @@ impl Default for RpcConfig {
         Self {
             connections_max: 256,
             calls_max: 256,
-            large_calls_max: 16,
+            large_calls_max: 32,
+            streams_max: default_streams_max(),
         }
     }
 }
@@ -291,6 +301,9 @@ impl NodeConfig {
         if r.large_calls_max == 0 || r.large_calls_max > r.calls_max {
             return Err("rpc.large_calls_max must be 1 to calls_max".into());
         }
+        if r.streams_max == 0 || r.streams_max > r.calls_max {
+            return Err("rpc.streams_max must be 1 to calls_max".into());
+        }
         Ok(())
     }
 }
@@ -477,9 +490,10 @@ mod tests {
 
     #[test]
     fn rpc_bounds_are_checked_and_default_when_absent() {
-        let rpc: RpcConfig =
-            toml::from_str("connections_max = 8\ncalls_max = 4\nlarge_calls_max = 4\n")
-                .expect("parse");
+        let rpc: RpcConfig = toml::from_str(
+            "connections_max = 8\ncalls_max = 4\nlarge_calls_max = 4\nstreams_max = 2\n",
+        )
+        .expect("parse");
         assert_eq!(rpc.connections_max, 8);
         let config = NodeConfig {
             genesis: "g".into(),
@@ -516,6 +530,15 @@ mod tests {
                     ..RpcConfig::default()
                 },
                 "large_calls_max",
+            ),
+            (
+                RpcConfig {
+                    calls_max: 4,
+                    large_calls_max: 4,
+                    streams_max: 5,
+                    ..RpcConfig::default()
+                },
+                "streams_max",
             ),
             (
                 RpcConfig {

@@ -487,10 +487,7 @@ pub async fn serve(
         .max_concurrent_streams(limits::CALLS_PER_CONNECTION_MAX)
         .initial_connection_window_size(limits::CONNECTION_WINDOW_BYTES)
         .initial_stream_window_size(limits::STREAM_WINDOW_BYTES)
-        .layer(limits::CallLimitLayer::new(
-            bounds.calls_max,
-            bounds.large_calls_max,
-        ))
+        .layer(limits::CallLimitLayer::new(&bounds))
         .add_service(health)
         .add_service(reflection)
         .add_service(ledger)

@@ -11,9 +11,11 @@
 //!   bounded together. A call that waits for a commit (`SubmitAndWait`, `WaitForCommit`)
 //!   counts only until its request has been received: waiting holds no more than a small
 //!   future, and a closed-loop client may have many waiting. Of these calls, at most
-//!   `large_calls_max` may be ones that return blocks (`GetBlock`, `StreamBlocks`), the
-//!   largest responses. A call beyond either bound is answered `RESOURCE_EXHAUSTED` before
-//!   anything of it is read.
+//!   `large_calls_max` may be ones whose answer can run to megabytes ([`LARGE_METHODS`]:
+//!   `GetBlock`, the registry's record views and lists, history and headers), and at most
+//!   `streams_max` block streams (`StreamBlocks`, which last as long as their client wants
+//!   and buffer a few blocks each). A call beyond a bound is answered `RESOURCE_EXHAUSTED`
+//!   before anything of it is read.
 //!
 //! Invariant: every permit is released when the connection, the request body or the response
 //! body that holds it is dropped, whatever way the call ends.
@@ -34,6 +36,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::transport::server::{Connected, TcpConnectInfo};
 use tonic::Status;
 
+use crate::config::RpcConfig;
+
 /// HTTP/2 connection-level receive window of the gRPC server, in bytes: the most request bytes
 /// one connection can have sent that no call has read yet. Above the largest request
 /// (`SubmitBatch`, 256 KiB), so that one request never waits for a window update.
@@ -51,8 +55,20 @@ const WAITING_METHODS: [&str; 2] = [
     "/yrd.v1.Ledger/SubmitAndWait",
     "/yrd.v1.Ledger/WaitForCommit",
 ];
-/// Methods that return blocks: they also count against `large_calls_max`.
-const LARGE_METHODS: [&str; 2] = ["/yrd.v1.Ledger/GetBlock", "/yrd.v1.Ledger/StreamBlocks"];
+/// Methods whose answer can run to megabytes (a block, a record with all its versions or
+/// units or holdings, a list of reports, a page of history or headers): they also count
+/// against `large_calls_max`.
+const LARGE_METHODS: [&str; 7] = [
+    "/yrd.v1.Ledger/GetBlock",
+    "/yrd.v1.Registry/GetCreditReport",
+    "/yrd.v1.Registry/ListCreditReports",
+    "/yrd.v1.Registry/GetReceivable",
+    "/yrd.v1.Registry/GetFund",
+    "/yrd.v1.Proofs/GetHistory",
+    "/yrd.v1.Proofs/GetHeaders",
+];
+/// The block stream: long-lived, it counts against `streams_max` instead.
+const STREAM_METHOD: &str = "/yrd.v1.Ledger/StreamBlocks";
 
 /// Counts refusals and warns about them at most every [`REFUSAL_WARN_INTERVAL`].
 #[derive(Debug, Default)]
@@ -224,50 +240,67 @@ impl<B: Body + Unpin> Body for PermitBody<B> {
     }
 }
 
+/// One bound on calls: a number of permits, and what to say when none is left.
+#[derive(Clone, Debug)]
+struct Bound {
+    permits: Arc<Semaphore>,
+    max: usize,
+    what: &'static str,
+}
+
+impl Bound {
+    fn new(max: usize, what: &'static str) -> Self {
+        Self {
+            permits: Arc::new(Semaphore::new(max)),
+            max,
+            what,
+        }
+    }
+
+    fn take(&self, refusals: &RefusalLog) -> Result<OwnedSemaphorePermit, Status> {
+        self.permits.clone().try_acquire_owned().map_err(|_| {
+            refusals.refused(self.what, self.max);
+            Status::resource_exhausted(format!(
+                "the node is serving its most {}s at once ({}); retry later",
+                self.what, self.max
+            ))
+        })
+    }
+}
+
 /// Bounds the calls in progress across every connection; see the module doc.
 #[derive(Clone, Debug)]
 pub struct CallLimitLayer {
-    calls: Arc<Semaphore>,
-    calls_max: usize,
-    large: Arc<Semaphore>,
-    large_max: usize,
+    calls: Bound,
+    large: Bound,
+    streams: Bound,
     refusals: Arc<RefusalLog>,
 }
 
 impl CallLimitLayer {
-    /// At most `calls_max` calls in progress, of them at most `large_calls_max` that return
-    /// blocks.
+    /// At most `bounds.calls_max` calls in progress; of them at most `bounds.large_calls_max`
+    /// whose answer can run to megabytes and `bounds.streams_max` block streams.
     #[must_use]
-    pub fn new(calls_max: usize, large_calls_max: usize) -> Self {
+    pub fn new(bounds: &RpcConfig) -> Self {
         Self {
-            calls: Arc::new(Semaphore::new(calls_max)),
-            calls_max,
-            large: Arc::new(Semaphore::new(large_calls_max)),
-            large_max: large_calls_max,
+            calls: Bound::new(bounds.calls_max, "call"),
+            large: Bound::new(bounds.large_calls_max, "large call"),
+            streams: Bound::new(bounds.streams_max, "block stream"),
             refusals: Arc::default(),
         }
     }
 
-    /// The permits a call to `path` needs, or the status that refuses it.
+    /// The permits a call to `path` needs, or the status that refuses it. Permits taken before
+    /// a refusal are given back as the refusal returns.
     fn admit(&self, path: &str) -> Result<Vec<OwnedSemaphorePermit>, Status> {
-        let Ok(call) = self.calls.clone().try_acquire_owned() else {
-            self.refusals.refused("call", self.calls_max);
-            return Err(Status::resource_exhausted(format!(
-                "the node is serving its most calls at once ({}); retry later",
-                self.calls_max
-            )));
-        };
-        if !LARGE_METHODS.contains(&path) {
-            return Ok(vec![call]);
+        let call = self.calls.take(&self.refusals)?;
+        if LARGE_METHODS.contains(&path) {
+            return Ok(vec![call, self.large.take(&self.refusals)?]);
         }
-        let Ok(large) = self.large.clone().try_acquire_owned() else {
-            self.refusals.refused("block call", self.large_max);
-            return Err(Status::resource_exhausted(format!(
-                "the node is serving its most block calls at once ({}); retry later",
-                self.large_max
-            )));
-        };
-        Ok(vec![call, large])
+        if path == STREAM_METHOD {
+            return Ok(vec![call, self.streams.take(&self.refusals)?]);
+        }
+        Ok(vec![call])
     }
 }
 
@@ -388,27 +421,69 @@ mod tests {
         assert_eq!(semaphore.available_permits(), 1);
     }
 
+    fn bounds(calls_max: usize, large_calls_max: usize, streams_max: usize) -> RpcConfig {
+        RpcConfig {
+            calls_max,
+            large_calls_max,
+            streams_max,
+            ..RpcConfig::default()
+        }
+    }
+
+    /// Every method the bounds name is a method of the services, so that a renamed method
+    /// cannot silently fall into another class.
     #[test]
-    fn calls_beyond_either_bound_are_refused_and_release_on_drop() {
-        let limits = CallLimitLayer::new(2, 1);
-        let block = limits.admit(LARGE_METHODS[0]).expect("a first block call");
+    fn the_classified_methods_exist() {
+        use yrd_proto::v1::{ledger_server, proofs_server, registry_server};
+        let services = [
+            ledger_server::SERVICE_NAME,
+            registry_server::SERVICE_NAME,
+            proofs_server::SERVICE_NAME,
+        ];
+        let descriptors = yrd_proto::FILE_DESCRIPTOR_SET;
+        for path in WAITING_METHODS
+            .iter()
+            .chain(LARGE_METHODS.iter())
+            .chain([STREAM_METHOD].iter())
+        {
+            let (service, method) = path
+                .strip_prefix('/')
+                .and_then(|path| path.split_once('/'))
+                .expect("/service/method");
+            assert!(services.contains(&service), "{path}: no such service");
+            let found = descriptors
+                .windows(method.len())
+                .any(|window| window == method.as_bytes());
+            assert!(found, "{path}: no such method");
+        }
+    }
+
+    #[test]
+    fn calls_beyond_any_bound_are_refused_and_release_on_drop() {
+        let limits = CallLimitLayer::new(&bounds(3, 1, 1));
+        let large = limits.admit(LARGE_METHODS[0]).expect("a first large call");
         let refused = limits
-            .admit(LARGE_METHODS[1])
-            .expect_err("a second block call is one too many");
+            .admit(LARGE_METHODS[3])
+            .expect_err("a second large call is one too many");
         assert_eq!(refused.code(), tonic::Code::ResourceExhausted);
-        // The refused block call gave back its general permit: one is left.
+        let stream = limits.admit(STREAM_METHOD).expect("a first stream");
+        let refused = limits
+            .admit(STREAM_METHOD)
+            .expect_err("a second stream is one too many");
+        assert_eq!(refused.code(), tonic::Code::ResourceExhausted);
+        // The refused calls gave back their general permits: one is left.
         let other = limits
             .admit("/yrd.v1.Ledger/GetStatus")
-            .expect("a second call");
+            .expect("a third call");
         let refused = limits
             .admit("/yrd.v1.Ledger/GetStatus")
-            .expect_err("a third call is one too many");
+            .expect_err("a fourth call is one too many");
         assert_eq!(refused.code(), tonic::Code::ResourceExhausted);
-        drop(block);
-        drop(other);
-        assert_eq!(limits.calls.available_permits(), 2);
-        assert_eq!(limits.large.available_permits(), 1);
-        limits.admit(LARGE_METHODS[1]).expect("room again");
+        drop((large, stream, other));
+        assert_eq!(limits.calls.permits.available_permits(), 3);
+        assert_eq!(limits.large.permits.available_permits(), 1);
+        assert_eq!(limits.streams.permits.available_permits(), 1);
+        limits.admit(LARGE_METHODS[6]).expect("room again");
     }
 
     use tonic_health::pb::health_client::HealthClient;
@@ -425,7 +500,7 @@ mod tests {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(
             tonic::transport::Server::builder()
-                .layer(CallLimitLayer::new(calls_max, 1))
+                .layer(CallLimitLayer::new(&bounds(calls_max, 1, 1)))
                 .add_service(health)
                 .serve_with_incoming_shutdown(
                     LimitedIncoming::new(listener, connections_max),
