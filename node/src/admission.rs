@@ -228,6 +228,21 @@ impl std::fmt::Debug for Job {
     }
 }
 
+/// The admission thread itself, to wait for its end.
+#[derive(Debug)]
+pub struct AdmissionThread(std::thread::JoinHandle<()>);
+
+impl AdmissionThread {
+    /// Waits until the thread has ended: once every [`AdmissionQueue`] handle is dropped and
+    /// the jobs queued before are done. Its handles on the store and the mempool are dropped
+    /// by then.
+    pub fn join(self) {
+        if self.0.join().is_err() {
+            tracing::error!("the admission thread panicked");
+        }
+    }
+}
+
 impl AdmissionQueue {
     /// Starts the admission thread over `store` and `mempool`. Client transactions it admits
     /// are passed to `gossip`; every admission wakes [`AdmissionQueue::admitted`].
@@ -236,11 +251,11 @@ impl AdmissionQueue {
         mempool: Arc<Mempool>,
         chain_id: String,
         gossip: mpsc::Sender<v1::SignedTransaction>,
-    ) -> std::io::Result<Self> {
+    ) -> std::io::Result<(Self, AdmissionThread)> {
         let (jobs, mut queue) = mpsc::channel::<Job>(ADMISSION_QUEUE_JOBS);
         let admitted = Arc::new(Notify::new());
         let notify = Arc::clone(&admitted);
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("yrd-admission".into())
             .spawn(move || {
                 while let Some(first) = queue.blocking_recv() {
@@ -259,11 +274,12 @@ impl AdmissionQueue {
                     notify.notify_one();
                 }
             })?;
-        Ok(Self {
+        let queue = Self {
             jobs,
             admitted,
             pending: Arc::new(AtomicUsize::new(0)),
-        })
+        };
+        Ok((queue, AdmissionThread(thread)))
     }
 
     /// Admits a client's transaction: refused at once with `Overloaded` when the transactions
@@ -545,7 +561,7 @@ mod tests {
         let mempool = Arc::new(Mempool::with_client_limit(100, 1 << 20, 2));
         let (gossip, mut gossiped) = mpsc::channel(16);
         let store = Arc::new(store);
-        let queue = AdmissionQueue::start(
+        let (queue, thread) = AdmissionQueue::start(
             Arc::clone(&store),
             Arc::clone(&mempool),
             CHAIN_ID.into(),
@@ -593,14 +609,14 @@ mod tests {
         // The admission thread ends once its queue is gone, and with it its handle on the
         // store, which must be closed before the folder is removed.
         drop(queue);
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while Arc::strong_count(&store) > 1 {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the admission thread did not stop"
-            );
-            tokio::task::yield_now().await;
-        }
+        tokio::task::spawn_blocking(move || thread.join())
+            .await
+            .expect("joined");
+        assert_eq!(
+            Arc::strong_count(&store),
+            1,
+            "the thread let go of the store"
+        );
         drop(store);
     }
 }

@@ -147,7 +147,8 @@ pub async fn run(path: &Path) -> anyhow::Result<()> {
     let (network, events, network_task) = network::start(network_config, Arc::new(source)).await?;
     let (commits, _) = broadcast::channel(COMMIT_NOTICES);
     let gossip = rpc::start_gossip(network.clone());
-    let admission = AdmissionQueue::start(
+    // The thread ends with the process; nothing waits for it.
+    let (admission, _admission_thread) = AdmissionQueue::start(
         Arc::clone(&store),
         Arc::clone(&mempool),
         genesis.chain_id.clone(),
