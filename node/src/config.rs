@@ -463,19 +463,27 @@ mod tests {
         assert_eq!(role("root"), None);
     }
 
-    #[test]
-    fn consensus_defaults_are_valid() {
-        let config = NodeConfig {
+    /// A configuration of defaults, with no peers.
+    fn defaults() -> NodeConfig {
+        NodeConfig {
             genesis: "g".into(),
             key_file: "k".into(),
             data_dir: "d".into(),
             p2p_listen: "/ip4/127.0.0.1/tcp/7001".into(),
             grpc_listen: "127.0.0.1:7100".parse().expect("addr"),
-            peers: vec!["/ip4/127.0.0.1/tcp/7002".into()],
+            peers: vec![],
             observers: vec![],
             mempool: MempoolConfig::default(),
             consensus: ConsensusConfig::default(),
             rpc: RpcConfig::default(),
+        }
+    }
+
+    #[test]
+    fn consensus_defaults_are_valid() {
+        let config = NodeConfig {
+            peers: vec!["/ip4/127.0.0.1/tcp/7002".into()],
+            ..defaults()
         };
         assert!(config
             .validate()
@@ -495,18 +503,7 @@ mod tests {
         )
         .expect("parse");
         assert_eq!(rpc.connections_max, 8);
-        let config = NodeConfig {
-            genesis: "g".into(),
-            key_file: "k".into(),
-            data_dir: "d".into(),
-            p2p_listen: "/ip4/127.0.0.1/tcp/7001".into(),
-            grpc_listen: "127.0.0.1:7100".parse().expect("addr"),
-            peers: vec![],
-            observers: vec![],
-            mempool: MempoolConfig::default(),
-            consensus: ConsensusConfig::default(),
-            rpc,
-        };
+        let config = NodeConfig { rpc, ..defaults() };
         assert!(config.validate().is_ok());
         for (rpc, problem) in [
             (
