@@ -46,6 +46,10 @@ pub const CONNECTION_WINDOW_BYTES: u32 = 512 * 1024;
 pub const STREAM_WINDOW_BYTES: u32 = 320 * 1024;
 /// Most calls in progress on one connection; also its HTTP/2 concurrent-stream setting.
 pub const CALLS_PER_CONNECTION_MAX: u32 = 256;
+/// Pause of accepts after an accept error (out of file descriptors, say).
+const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
+/// Most connections accepted (or refused) in one poll of [`LimitedIncoming`].
+const ACCEPTS_PER_POLL_MAX: usize = 64;
 /// Least time between two warnings about refused connections.
 const REFUSAL_WARN_INTERVAL: Duration = Duration::from_secs(10);
 
@@ -157,6 +161,8 @@ pub struct LimitedIncoming {
     permits: Arc<Semaphore>,
     max: usize,
     refusals: RefusalLog,
+    /// After an accept error, no accept until this passes.
+    backoff: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl LimitedIncoming {
@@ -168,6 +174,7 @@ impl LimitedIncoming {
             permits: Arc::new(Semaphore::new(max)),
             max,
             refusals: RefusalLog::default(),
+            backoff: None,
         }
     }
 }
@@ -177,13 +184,35 @@ impl Stream for LimitedIncoming {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
-        loop {
+        if let Some(backoff) = &mut this.backoff {
+            if backoff.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            this.backoff = None;
+        }
+        for _ in 0..ACCEPTS_PER_POLL_MAX {
             let (stream, peer) = match this.listener.poll_accept(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Ok(accepted)) => accepted,
-                Poll::Ready(Err(error)) => {
+                Poll::Ready(Err(error))
+                    if matches!(
+                        error.kind(),
+                        io::ErrorKind::ConnectionAborted
+                            | io::ErrorKind::ConnectionReset
+                            | io::ErrorKind::Interrupted
+                    ) =>
+                {
+                    // That one client is gone before it was accepted.
                     tracing::debug!(%error, "gRPC accept failed");
                     continue;
+                }
+                Poll::Ready(Err(error)) => {
+                    // Out of file descriptors, say: retrying at once would only spin.
+                    tracing::warn!(%error, "gRPC accept failed; pausing accepts");
+                    let mut backoff = Box::pin(tokio::time::sleep(ACCEPT_ERROR_BACKOFF));
+                    let _ = backoff.as_mut().poll(cx);
+                    this.backoff = Some(backoff);
+                    return Poll::Pending;
                 }
             };
             let Ok(permit) = this.permits.clone().try_acquire_owned() else {
@@ -200,6 +229,9 @@ impl Stream for LimitedIncoming {
                 _permit: permit,
             })));
         }
+        // A flood of connections to refuse: let the runtime's other tasks run, then go on.
+        cx.waker().wake_by_ref();
+        Poll::Pending
     }
 }
 
