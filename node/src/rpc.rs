@@ -482,12 +482,7 @@ pub async fn serve(
     let registry = v1::registry_server::RegistryServer::new(services)
         .max_decoding_message_size(REQUEST_BYTES_MAX)
         .max_encoding_message_size(RESPONSE_BYTES_MAX);
-    tonic::transport::Server::builder()
-        .concurrency_limit_per_connection(limits::CALLS_PER_CONNECTION_MAX as usize)
-        .max_concurrent_streams(limits::CALLS_PER_CONNECTION_MAX)
-        .initial_connection_window_size(limits::CONNECTION_WINDOW_BYTES)
-        .initial_stream_window_size(limits::STREAM_WINDOW_BYTES)
-        .layer(limits::CallLimitLayer::new(&bounds))
+    limits::server(&bounds)
         .add_service(health)
         .add_service(reflection)
         .add_service(ledger)

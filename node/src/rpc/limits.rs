@@ -46,6 +46,14 @@ pub const CONNECTION_WINDOW_BYTES: u32 = 512 * 1024;
 pub const STREAM_WINDOW_BYTES: u32 = 320 * 1024;
 /// Most calls in progress on one connection; also its HTTP/2 concurrent-stream setting.
 pub const CALLS_PER_CONNECTION_MAX: u32 = 256;
+/// Largest header block of one request (all its metadata), in bytes: hyper's default, set here
+/// so that it stays so (the `h2` crate alone would allow 16 MiB).
+pub const HEADER_LIST_BYTES_MAX: u32 = 16 * 1024;
+/// Interval of HTTP/2 pings on an idle connection, so that a connection whose client is gone
+/// (crashed, or dropped by a NAT) gives its place back.
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+/// How long a ping may go unanswered before the connection is closed.
+pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 /// Pause of accepts after an accept error (out of file descriptors, say).
 const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
 /// Most connections accepted (or refused) in one poll of [`LimitedIncoming`].
@@ -73,6 +81,24 @@ const LARGE_METHODS: [&str; 7] = [
 ];
 /// The block stream: long-lived, it counts against `streams_max` instead.
 const STREAM_METHOD: &str = "/yrd.v1.Ledger/StreamBlocks";
+
+/// The gRPC server builder with every bound of this module but the connections' (which
+/// [`LimitedIncoming`] applies): per connection, calls, HTTP/2 windows, header size and
+/// keepalive; across connections, the calls ([`CallLimitLayer`]).
+#[must_use]
+pub fn server(
+    bounds: &RpcConfig,
+) -> tonic::transport::Server<tower_layer::Stack<CallLimitLayer, tower_layer::Identity>> {
+    tonic::transport::Server::builder()
+        .concurrency_limit_per_connection(CALLS_PER_CONNECTION_MAX as usize)
+        .max_concurrent_streams(CALLS_PER_CONNECTION_MAX)
+        .initial_connection_window_size(CONNECTION_WINDOW_BYTES)
+        .initial_stream_window_size(STREAM_WINDOW_BYTES)
+        .http2_max_header_list_size(HEADER_LIST_BYTES_MAX)
+        .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
+        .layer(CallLimitLayer::new(bounds))
+}
 
 /// Counts refusals and warns about them at most every [`REFUSAL_WARN_INTERVAL`].
 #[derive(Debug, Default)]
@@ -531,15 +557,17 @@ mod tests {
         let (_reporter, health) = tonic_health::server::health_reporter();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(
-            tonic::transport::Server::builder()
-                .layer(CallLimitLayer::new(&bounds(calls_max, 1, 1)))
-                .add_service(health)
-                .serve_with_incoming_shutdown(
-                    LimitedIncoming::new(listener, connections_max),
-                    async move {
-                        let _ = stopped.await;
-                    },
-                ),
+            server(&RpcConfig {
+                connections_max,
+                ..bounds(calls_max, 1, 1)
+            })
+            .add_service(health)
+            .serve_with_incoming_shutdown(
+                LimitedIncoming::new(listener, connections_max),
+                async move {
+                    let _ = stopped.await;
+                },
+            ),
         );
         (address, stop)
     }
@@ -593,6 +621,23 @@ mod tests {
         drop(first);
         drop(second);
         succeeds_within_deadline(address).await;
+    }
+
+    #[tokio::test]
+    async fn a_request_with_oversized_metadata_is_refused() {
+        let (address, _stop) = health_server(16, 16).await;
+        let mut client = client(address).await;
+        let mut request = tonic::Request::new(HealthCheckRequest {
+            service: String::new(),
+        });
+        let big = "x".repeat(HEADER_LIST_BYTES_MAX as usize * 2);
+        request
+            .metadata_mut()
+            .insert("x-big", big.parse().expect("ascii"));
+        client.check(request).await.expect_err("too much metadata");
+        check(&mut client)
+            .await
+            .expect("a normal call is still served");
     }
 
     #[tokio::test]
