@@ -144,6 +144,7 @@ pub async fn run(path: &Path) -> anyhow::Result<()> {
         store: Arc::clone(&store),
         mempool: Arc::clone(&mempool),
     };
+    let grpc_listener = rpc::bind(config.grpc_listen).await?;
     let (network, events, network_task) = network::start(network_config, Arc::new(source)).await?;
     let (commits, _) = broadcast::channel(COMMIT_NOTICES);
     let gossip = rpc::start_gossip(network.clone());
@@ -169,7 +170,7 @@ pub async fn run(path: &Path) -> anyhow::Result<()> {
     let services = rpc::Services::new(shared.clone());
     let grpc = tokio::spawn(rpc::serve(
         services,
-        config.grpc_listen,
+        grpc_listener,
         config.rpc.clone(),
         shutdown_signal.clone(),
     ));

@@ -447,17 +447,22 @@ impl Registry for Services {
     }
 }
 
-/// Serves the gRPC services (with health and reflection) on `address` until `shutdown`, within
+/// Binds the gRPC listen address, so that a node whose port is taken stops at start with that
+/// error instead of running without its gRPC server.
+pub async fn bind(address: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|error| anyhow::anyhow!("gRPC listen address {address}: {error}"))
+}
+
+/// Serves the gRPC services (with health and reflection) on `listener` until `shutdown`, within
 /// the bounds of `bounds` (`limits`).
 pub async fn serve(
     services: Services,
-    address: SocketAddr,
+    listener: tokio::net::TcpListener,
     bounds: RpcConfig,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(address)
-        .await
-        .map_err(|error| anyhow::anyhow!("gRPC listen address {address}: {error}"))?;
     let incoming = limits::LimitedIncoming::new(listener, bounds.connections_max);
     let (health_reporter, health) = tonic_health::server::health_reporter();
     health_reporter

@@ -226,6 +226,23 @@ impl Cluster {
         }
     }
 
+    /// Waits until node `index` has exited and returns how, or `None` if it still runs after
+    /// `limit` (or was never started).
+    pub fn wait_exit(&mut self, index: usize, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + limit;
+        let child = self.nodes[index].child.as_mut()?;
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                self.nodes[index].child = None;
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Node `index`'s whole log.
     #[must_use]
     pub fn log(&self, index: usize) -> String {

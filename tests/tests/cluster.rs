@@ -587,3 +587,25 @@ async fn an_observer_syncs_verifies_and_answers_the_same_queries() {
             .into_inner()
     );
 }
+
+/// A node whose gRPC port is taken stops at start and says why, instead of running on without
+/// its gRPC server.
+#[tokio::test]
+async fn a_node_whose_grpc_port_is_taken_stops_with_that_error() {
+    let mut cluster = Cluster::generate("grpc-port-taken", 4, 0);
+    let address = cluster.nodes[0]
+        .endpoint
+        .trim_start_matches("http://")
+        .to_owned();
+    let _taken = std::net::TcpListener::bind(&address).expect("take the node's gRPC port");
+    cluster.start_node(0);
+    let status = cluster
+        .wait_exit(0, START)
+        .unwrap_or_else(|| panic!("the node kept running; log:\n{}", cluster.log_tail(0)));
+    assert!(!status.success(), "the node exited with {status}");
+    let log = cluster.log(0);
+    assert!(
+        log.contains(&format!("gRPC listen address {address}")),
+        "the node did not name the address; log:\n{log}"
+    );
+}
