@@ -11,7 +11,7 @@
 //!   bounded together. A call that waits for a commit (`SubmitAndWait`, `WaitForCommit`)
 //!   counts only until its request has been received: waiting holds no more than a small
 //!   future, and a closed-loop client may have many waiting. Of these calls, at most
-//!   `large_calls_max` may be ones whose answer can run to megabytes ([`LARGE_METHODS`]:
+//!   `large_calls_max` may be ones whose answer can run to megabytes (`LARGE_METHODS`:
 //!   `GetBlock`, the registry's record views and lists, history and headers), and at most
 //!   `streams_max` block streams (`StreamBlocks`, which last as long as their client wants
 //!   and buffer a few blocks each). A call beyond a bound is answered `RESOURCE_EXHAUSTED`
