@@ -100,7 +100,7 @@ pub fn server(
         .layer(CallLimitLayer::new(bounds))
 }
 
-/// Counts refusals and warns about them at most every [`REFUSAL_WARN_INTERVAL`].
+/// Counts one bound's refusals and warns about them at most every [`REFUSAL_WARN_INTERVAL`].
 #[derive(Debug, Default)]
 struct RefusalLog {
     state: Mutex<(Option<Instant>, u64)>,
@@ -184,9 +184,7 @@ impl AsyncWrite for LimitedStream {
 /// a momentary lack of file descriptors) are logged and skipped, so they never end the server.
 pub struct LimitedIncoming {
     listener: TcpListener,
-    permits: Arc<Semaphore>,
-    max: usize,
-    refusals: RefusalLog,
+    connections: Bound,
     /// After an accept error, no accept until this passes.
     backoff: Option<Pin<Box<tokio::time::Sleep>>>,
 }
@@ -197,9 +195,7 @@ impl LimitedIncoming {
     pub fn new(listener: TcpListener, max: usize) -> Self {
         Self {
             listener,
-            permits: Arc::new(Semaphore::new(max)),
-            max,
-            refusals: RefusalLog::default(),
+            connections: Bound::new(max, "connection"),
             backoff: None,
         }
     }
@@ -241,8 +237,7 @@ impl Stream for LimitedIncoming {
                     return Poll::Pending;
                 }
             };
-            let Ok(permit) = this.permits.clone().try_acquire_owned() else {
-                this.refusals.refused("connection", this.max);
+            let Some(permit) = this.connections.take() else {
                 tracing::debug!(%peer, "gRPC connection closed: too many open");
                 drop(stream);
                 continue;
@@ -298,12 +293,13 @@ impl<B: Body + Unpin> Body for PermitBody<B> {
     }
 }
 
-/// One bound on calls: a number of permits, and what to say when none is left.
+/// One bound: a number of permits shared by every clone, and the log of its refusals.
 #[derive(Clone, Debug)]
 struct Bound {
     permits: Arc<Semaphore>,
     max: usize,
     what: &'static str,
+    refusals: Arc<RefusalLog>,
 }
 
 impl Bound {
@@ -312,12 +308,22 @@ impl Bound {
             permits: Arc::new(Semaphore::new(max)),
             max,
             what,
+            refusals: Arc::default(),
         }
     }
 
-    fn take(&self, refusals: &RefusalLog) -> Result<OwnedSemaphorePermit, Status> {
-        self.permits.clone().try_acquire_owned().map_err(|_| {
-            refusals.refused(self.what, self.max);
+    /// A permit, or `None` (counted and warned about) when every one is taken.
+    fn take(&self) -> Option<OwnedSemaphorePermit> {
+        let permit = self.permits.clone().try_acquire_owned().ok();
+        if permit.is_none() {
+            self.refusals.refused(self.what, self.max);
+        }
+        permit
+    }
+
+    /// A permit for a call, or the status that refuses it.
+    fn take_for_call(&self) -> Result<OwnedSemaphorePermit, Status> {
+        self.take().ok_or_else(|| {
             Status::resource_exhausted(format!(
                 "the node is serving its most {}s at once ({}); retry later",
                 self.what, self.max
@@ -332,7 +338,6 @@ pub struct CallLimitLayer {
     calls: Bound,
     large: Bound,
     streams: Bound,
-    refusals: Arc<RefusalLog>,
 }
 
 impl CallLimitLayer {
@@ -344,19 +349,18 @@ impl CallLimitLayer {
             calls: Bound::new(bounds.calls_max, "call"),
             large: Bound::new(bounds.large_calls_max, "large call"),
             streams: Bound::new(bounds.streams_max, "block stream"),
-            refusals: Arc::default(),
         }
     }
 
     /// The permits a call to `path` needs, or the status that refuses it. Permits taken before
     /// a refusal are given back as the refusal returns.
     fn admit(&self, path: &str) -> Result<Vec<OwnedSemaphorePermit>, Status> {
-        let call = self.calls.take(&self.refusals)?;
+        let call = self.calls.take_for_call()?;
         if LARGE_METHODS.contains(&path) {
-            return Ok(vec![call, self.large.take(&self.refusals)?]);
+            return Ok(vec![call, self.large.take_for_call()?]);
         }
         if path == STREAM_METHOD {
-            return Ok(vec![call, self.streams.take(&self.refusals)?]);
+            return Ok(vec![call, self.streams.take_for_call()?]);
         }
         Ok(vec![call])
     }
