@@ -87,7 +87,7 @@ pub struct RpcConfig {
     /// `GetHistory` and `GetHeaders`.
     pub large_calls_max: usize,
     /// Of those, most block streams (`StreamBlocks`) at once. A stream lasts as long as its
-    /// client wants and holds up to 17 blocks while its client reads slowly.
+    /// client wants and buffers up to 16 blocks while its client reads slowly.
     #[serde(default = "default_streams_max")]
     pub streams_max: usize,
 }
