@@ -590,8 +590,8 @@ async fn an_observer_syncs_verifies_and_answers_the_same_queries() {
 
 /// A node whose gRPC port is taken stops at start and says why, instead of running on without
 /// its gRPC server.
-#[tokio::test]
-async fn a_node_whose_grpc_port_is_taken_stops_with_that_error() {
+#[test]
+fn a_node_whose_grpc_port_is_taken_stops_with_that_error() {
     let mut cluster = Cluster::generate("grpc-port-taken", 4, 0);
     let address = cluster.nodes[0]
         .endpoint
