@@ -19,8 +19,15 @@
 //! either way a party that does not know them cannot make invalid signatures cancel out, but
 //! for a chance of about 2^-128. Callers refuse keys and nonces of small order before, as
 //! `verify_strict` would.
+//!
+//! The points are those of curve25519-dalek 5, not of the version 4 inside `ed25519_dalek`
+//! 2: its multiscalar multiplication has an AVX-512 IFMA backend, picked at run time on CPUs
+//! that have it, which takes less than half the time of the AVX2 one (see
+//! `.cargo/config.toml`). The two versions do not share point types, so the keys are decoded
+//! again for this crate, once each: [`KEY_POINTS_MAX`] of them are kept.
 
 use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex, PoisonError};
 
 use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
 use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
@@ -32,6 +39,33 @@ use sha2::{Digest, Sha512};
 
 /// Bytes of each random coefficient `z_i`.
 const COEFFICIENT_BYTES: usize = 16;
+
+/// Most keys kept decoded as curve points ([`key_point`]); as with the signing module's key
+/// cache, the map is emptied when full, so its memory stays bounded whatever keys arrive.
+pub const KEY_POINTS_MAX: usize = crate::signing::KEY_CACHE_MAX;
+
+/// Keys already decoded as curve points, by their encoding.
+static KEY_POINTS: LazyLock<Mutex<HashMap<[u8; 32], EdwardsPoint>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// The curve point of each key, decoded once and then kept ([`KEY_POINTS_MAX`]); `None` if one
+/// does not decode, which a `VerifyingKey` always does.
+fn key_points<'a>(keys: impl Iterator<Item = &'a [u8; 32]>) -> Option<Vec<EdwardsPoint>> {
+    // The map is valid whatever a panicking holder did: each entry is inserted whole.
+    let mut cache = KEY_POINTS.lock().unwrap_or_else(PoisonError::into_inner);
+    keys.map(|key| {
+        if let Some(point) = cache.get(key) {
+            return Some(*point);
+        }
+        let point = CompressedEdwardsY(*key).decompress()?;
+        if cache.len() >= KEY_POINTS_MAX {
+            cache.clear();
+        }
+        cache.insert(*key, point);
+        Some(point)
+    })
+    .collect()
+}
 
 /// Whether every `signatures[i]` is a valid signature of `messages[i]` by `keys[i]`, checked
 /// at once. False when the slices differ in length or are empty, or the random source fails:
@@ -52,7 +86,7 @@ pub fn verify_batch(messages: &[&[u8]], signatures: &[Signature], keys: &[Verify
     // One term per distinct key: its coefficient and point, by the key's encoding.
     let mut key_terms: HashMap<&[u8; 32], usize> = HashMap::new();
     let mut key_coefficients: Vec<Scalar> = Vec::new();
-    let mut key_points: Vec<EdwardsPoint> = Vec::new();
+    let mut distinct_keys: Vec<&[u8; 32]> = Vec::new();
     for (index, ((message, signature), key)) in
         messages.iter().zip(signatures).zip(keys).enumerate()
     {
@@ -79,11 +113,14 @@ pub fn verify_batch(messages: &[&[u8]], signatures: &[Signature], keys: &[Verify
         nonces.push(nonce);
         let term = *key_terms.entry(key.as_bytes()).or_insert_with(|| {
             key_coefficients.push(Scalar::ZERO);
-            key_points.push(key.to_edwards());
-            key_points.len() - 1
+            distinct_keys.push(key.as_bytes());
+            distinct_keys.len() - 1
         });
         key_coefficients[term] += z * challenge;
     }
+    let Some(key_points) = key_points(distinct_keys.into_iter()) else {
+        return false;
+    };
     let scalars = std::iter::once(-basepoint_coefficient)
         .chain(nonce_coefficients)
         .chain(key_coefficients);
@@ -204,6 +241,27 @@ mod tests {
             .is_none());
         signatures[2] = Signature::from_bytes(&bytes);
         assert_eq!(both(&messages, &signatures, &verifying), (false, false));
+    }
+
+    #[test]
+    fn key_points_are_the_keys_and_stay_bounded() {
+        let keys: Vec<[u8; 32]> = (0..=u32::try_from(KEY_POINTS_MAX).unwrap())
+            .map(|i| {
+                let mut seed = [0_u8; 32];
+                seed[..4].copy_from_slice(&i.to_le_bytes());
+                SigningKey::from_bytes(&seed).verifying_key().to_bytes()
+            })
+            .collect();
+        let points = key_points(keys.iter()).unwrap();
+        for (key, point) in keys.iter().zip(&points) {
+            assert_eq!(point.compress().to_bytes(), *key);
+        }
+        assert!(KEY_POINTS.lock().unwrap().len() <= KEY_POINTS_MAX);
+        // A point not on the curve (no x for y = 2) is refused, not cached.
+        let mut off_curve = [0_u8; 32];
+        off_curve[0] = 2;
+        assert!(key_points(std::iter::once(&off_curve)).is_none());
+        assert!(!KEY_POINTS.lock().unwrap().contains_key(&off_curve));
     }
 
     proptest! {
