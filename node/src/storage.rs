@@ -786,7 +786,7 @@ impl Store {
             return Ok(());
         }
         let mut batch = WriteBatch::default();
-        if from == 5 {
+        let changes = if from == 5 {
             for prefix in [
                 yrd_chaincode::keys::HISTORY_ENTRY_PREFIX,
                 yrd_chaincode::keys::APPLIED_BY_HASH_PREFIX,
@@ -794,7 +794,11 @@ impl Store {
                 let end = prefix_upper_bound(prefix).expect("the prefix is not all 0xff");
                 batch.delete_range_cf(self.cf(CF_STATE)?, prefix, &end);
             }
-        }
+            "history entries in the state tree only, one replay entry per transaction, \
+             internal tree nodes written compact from now on"
+        } else {
+            "internal tree nodes written compact from now on"
+        };
         batch.put_cf(
             self.cf(CF_META)?,
             META_SCHEMA,
@@ -803,12 +807,6 @@ impl Store {
         self.db
             .write_opt(batch, &synced())
             .map_err(|error| rocks("upgrade the storage format", error))?;
-        let changes = if from == 5 {
-            "history entries in the state tree only, one replay entry per transaction, \
-             internal tree nodes written compact from now on"
-        } else {
-            "internal tree nodes written compact from now on"
-        };
         tracing::info!(
             from,
             to = STORAGE_FORMAT_VERSION,
