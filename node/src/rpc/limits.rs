@@ -89,14 +89,23 @@ const STREAM_METHOD: &str = "/yrd.v1.Ledger/StreamBlocks";
 pub fn server(
     bounds: &RpcConfig,
 ) -> tonic::transport::Server<tower_layer::Stack<CallLimitLayer, tower_layer::Identity>> {
+    server_with_keepalive(bounds, KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT)
+}
+
+/// [`server`] with other keepalive timings, so that a test need not wait for the real ones.
+fn server_with_keepalive(
+    bounds: &RpcConfig,
+    keepalive_interval: Duration,
+    keepalive_timeout: Duration,
+) -> tonic::transport::Server<tower_layer::Stack<CallLimitLayer, tower_layer::Identity>> {
     tonic::transport::Server::builder()
         .concurrency_limit_per_connection(CALLS_PER_CONNECTION_MAX as usize)
         .max_concurrent_streams(CALLS_PER_CONNECTION_MAX)
         .initial_connection_window_size(CONNECTION_WINDOW_BYTES)
         .initial_stream_window_size(STREAM_WINDOW_BYTES)
         .http2_max_header_list_size(HEADER_LIST_BYTES_MAX)
-        .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
-        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
+        .http2_keepalive_interval(Some(keepalive_interval))
+        .http2_keepalive_timeout(Some(keepalive_timeout))
         .layer(CallLimitLayer::new(bounds))
 }
 
@@ -556,15 +565,29 @@ mod tests {
         connections_max: usize,
         calls_max: usize,
     ) -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>) {
+        health_server_with_keepalive(connections_max, calls_max, KEEPALIVE_INTERVAL).await
+    }
+
+    /// [`health_server`] whose keepalive pings go out every `keepalive`, each to be answered
+    /// within `keepalive` as well.
+    async fn health_server_with_keepalive(
+        connections_max: usize,
+        calls_max: usize,
+        keepalive: Duration,
+    ) -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("address");
         let (_reporter, health) = tonic_health::server::health_reporter();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(
-            server(&RpcConfig {
-                connections_max,
-                ..bounds(calls_max, 1, 1)
-            })
+            server_with_keepalive(
+                &RpcConfig {
+                    connections_max,
+                    ..bounds(calls_max, 1, 1)
+                },
+                keepalive,
+                keepalive,
+            )
             .add_service(health)
             .serve_with_incoming_shutdown(
                 LimitedIncoming::new(listener, connections_max),
@@ -661,6 +684,99 @@ mod tests {
         let refused = check(&mut other).await.expect_err("one call too many");
         assert_eq!(refused.code(), tonic::Code::ResourceExhausted, "{refused}");
         drop(watch);
+        succeeds_within_deadline(address).await;
+    }
+
+    /// HTTP/2 frame types and flags this test client needs (RFC 9113, section 6).
+    const FRAME_SETTINGS: u8 = 0x4;
+    const FRAME_PING: u8 = 0x6;
+    const FLAG_ACK: u8 = 0x1;
+
+    /// Writes one HTTP/2 frame on stream 0.
+    async fn write_frame(
+        stream: &mut tokio::net::TcpStream,
+        kind: u8,
+        flags: u8,
+        payload: &[u8],
+    ) -> std::io::Result<()> {
+        use tokio::io::AsyncWriteExt;
+        let length = u32::try_from(payload.len()).expect("a small payload");
+        let mut frame = length.to_be_bytes()[1..].to_vec();
+        frame.extend_from_slice(&[kind, flags, 0, 0, 0, 0]);
+        frame.extend_from_slice(payload);
+        stream.write_all(&frame).await
+    }
+
+    /// A raw HTTP/2 client: sends the preface and its settings, then reads the server's frames
+    /// until the server closes the connection, answering its settings and (if `answer_pings`)
+    /// its pings, or until it has seen `pings_max` pings. Returns the pings seen and whether
+    /// the server closed the connection.
+    async fn raw_client(
+        address: std::net::SocketAddr,
+        answer_pings: bool,
+        pings_max: usize,
+    ) -> (usize, bool) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(address)
+            .await
+            .expect("connect");
+        stream
+            .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+            .await
+            .expect("preface");
+        write_frame(&mut stream, FRAME_SETTINGS, 0, &[])
+            .await
+            .expect("settings");
+        let mut pings = 0;
+        loop {
+            let mut header = [0_u8; 9];
+            if stream.read_exact(&mut header).await.is_err() {
+                return (pings, true);
+            }
+            let length = u32::from_be_bytes([0, header[0], header[1], header[2]]) as usize;
+            let mut payload = vec![0_u8; length];
+            if stream.read_exact(&mut payload).await.is_err() {
+                return (pings, true);
+            }
+            let (kind, flags) = (header[3], header[4]);
+            if kind == FRAME_SETTINGS && flags & FLAG_ACK == 0 && answer_pings {
+                let _ = write_frame(&mut stream, FRAME_SETTINGS, FLAG_ACK, &[]).await;
+            }
+            if kind == FRAME_PING && flags & FLAG_ACK == 0 {
+                pings += 1;
+                if pings >= pings_max {
+                    return (pings, false);
+                }
+                if answer_pings {
+                    let _ = write_frame(&mut stream, FRAME_PING, FLAG_ACK, &payload).await;
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_client_that_stops_answering_pings_is_closed_and_its_place_comes_back() {
+        let keepalive = Duration::from_millis(300);
+        let (address, _stop) = health_server_with_keepalive(2, 16, keepalive).await;
+        let deadline = Duration::from_secs(20);
+        // A client that answers every ping is still connected after five of them, well past
+        // the time an unanswered ping is allowed.
+        let answering = tokio::spawn(tokio::time::timeout(deadline, raw_client(address, true, 5)));
+        // One that answers none is closed by the server after its first ping.
+        let (pings, closed) = tokio::time::timeout(deadline, raw_client(address, false, 100))
+            .await
+            .expect("the server closes a silent client");
+        assert!(closed, "closed by the server");
+        assert!(
+            pings >= 1,
+            "closed after a ping went unanswered ({pings} pings)"
+        );
+        let (pings, closed) = answering
+            .await
+            .expect("answering client")
+            .expect("five pings come within the deadline");
+        assert_eq!((pings, closed), (5, false), "an answering client stays");
+        // Both places are free again: the silent client's once the server closed it.
         succeeds_within_deadline(address).await;
     }
 }
