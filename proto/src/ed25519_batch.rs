@@ -40,8 +40,9 @@ use sha2::{Digest, Sha512};
 /// Bytes of each random coefficient `z_i`.
 const COEFFICIENT_BYTES: usize = 16;
 
-/// Most keys kept decoded as curve points ([`key_point`]); as with the signing module's key
-/// cache, the map is emptied when full, so its memory stays bounded whatever keys arrive.
+/// Most keys the batch keeps decoded as curve points; as with the signing module's key cache
+/// ([`crate::signing::KEY_CACHE_MAX`]), the map is emptied when full, so its memory stays
+/// bounded whatever keys arrive.
 pub const KEY_POINTS_MAX: usize = crate::signing::KEY_CACHE_MAX;
 
 /// Keys already decoded as curve points, by their encoding.
