@@ -24,10 +24,10 @@
 //! 2: its multiscalar multiplication has an AVX-512 IFMA backend, picked at run time on CPUs
 //! that have it, which takes less than half the time of the AVX2 one (see
 //! `.cargo/config.toml`). The two versions do not share point types, so the keys are decoded
-//! again for this crate, once each: [`KEY_POINTS_MAX`] of them are kept.
+//! again for this crate, once each, and kept as the signing module keeps its verifying keys
+//! (`KeyCache`, at most [`crate::signing::KEY_CACHE_MAX`]).
 
 use std::collections::HashMap;
-use std::sync::{LazyLock, Mutex, PoisonError};
 
 use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
 use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
@@ -37,35 +37,19 @@ use ed25519_dalek::{Signature, VerifyingKey};
 use rand_core::{OsRng, RngCore};
 use sha2::{Digest, Sha512};
 
+use crate::signing::KeyCache;
+
 /// Bytes of each random coefficient `z_i`.
 const COEFFICIENT_BYTES: usize = 16;
 
-/// Most keys the batch keeps decoded as curve points; as with the signing module's key cache
-/// ([`crate::signing::KEY_CACHE_MAX`]), the map is emptied when full, so its memory stays
-/// bounded whatever keys arrive.
-pub const KEY_POINTS_MAX: usize = crate::signing::KEY_CACHE_MAX;
+/// Keys already decoded as curve points of this crate's curve library.
+static KEY_POINTS: KeyCache<EdwardsPoint> = KeyCache::new();
 
-/// Keys already decoded as curve points, by their encoding.
-static KEY_POINTS: LazyLock<Mutex<HashMap<[u8; 32], EdwardsPoint>>> =
-    LazyLock::new(|| Mutex::new(HashMap::new()));
-
-/// The curve point of each key, decoded once and then kept ([`KEY_POINTS_MAX`]); `None` if one
-/// does not decode, which a `VerifyingKey` always does.
+/// The curve point of each key, decoded once and then kept; `None` if one does not decode,
+/// which a `VerifyingKey` always does.
 fn key_points<'a>(keys: impl Iterator<Item = &'a [u8; 32]>) -> Option<Vec<EdwardsPoint>> {
-    // The map is valid whatever a panicking holder did: each entry is inserted whole.
-    let mut cache = KEY_POINTS.lock().unwrap_or_else(PoisonError::into_inner);
-    keys.map(|key| {
-        if let Some(point) = cache.get(key) {
-            return Some(*point);
-        }
-        let point = CompressedEdwardsY(*key).decompress()?;
-        if cache.len() >= KEY_POINTS_MAX {
-            cache.clear();
-        }
-        cache.insert(*key, point);
-        Some(point)
-    })
-    .collect()
+    keys.map(|key| KEY_POINTS.get_or_decode(key, |key| CompressedEdwardsY(*key).decompress()))
+        .collect()
 }
 
 /// Whether every `signatures[i]` is a valid signature of `messages[i]` by `keys[i]`, checked
@@ -246,7 +230,7 @@ mod tests {
 
     #[test]
     fn key_points_are_the_keys_and_stay_bounded() {
-        let keys: Vec<[u8; 32]> = (0..=u32::try_from(KEY_POINTS_MAX).unwrap())
+        let keys: Vec<[u8; 32]> = (0..=u32::try_from(crate::signing::KEY_CACHE_MAX).unwrap())
             .map(|i| {
                 let mut seed = [0_u8; 32];
                 seed[..4].copy_from_slice(&i.to_le_bytes());
@@ -257,12 +241,12 @@ mod tests {
         for (key, point) in keys.iter().zip(&points) {
             assert_eq!(point.compress().to_bytes(), *key);
         }
-        assert!(KEY_POINTS.lock().unwrap().len() <= KEY_POINTS_MAX);
+        assert!(KEY_POINTS.len() <= crate::signing::KEY_CACHE_MAX);
         // A point not on the curve (no x for y = 2) is refused, not cached.
         let mut off_curve = [0_u8; 32];
         off_curve[0] = 2;
         assert!(key_points(std::iter::once(&off_curve)).is_none());
-        assert!(!KEY_POINTS.lock().unwrap().contains_key(&off_curve));
+        assert!(!KEY_POINTS.contains(&off_curve));
     }
 
     proptest! {

@@ -18,7 +18,7 @@
 //! the expected chain.
 
 use std::collections::HashMap;
-use std::sync::{LazyLock, Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, PoisonError};
 
 use ed25519_dalek::{Signature as Ed25519Signature, Signer, SigningKey, VerifyingKey};
 use prost::Message;
@@ -315,35 +315,66 @@ fn prepare(envelope: &v1::SignedTransaction, chain_id: &str) -> Result<Prepared,
 /// whatever keys peers and clients send.
 pub const KEY_CACHE_MAX: usize = 4_096;
 
-/// Public keys already decoded, by their encoding. Decoding a key takes a square root in the
-/// field (about 5 µs, a third of the cost of checking one signature in a batch), and the same
-/// member keys sign transaction after transaction.
-static KEY_CACHE: LazyLock<Mutex<HashMap<PublicKeyBytes, VerifyingKey>>> =
-    LazyLock::new(|| Mutex::new(HashMap::new()));
+/// Keys already decoded, by their encoding: at most [`KEY_CACHE_MAX`], emptied when full.
+/// Decoding a key takes a square root in the field (about 5 µs, a third of the cost of
+/// checking one signature in a batch), and the same member keys sign transaction after
+/// transaction.
+pub(crate) struct KeyCache<V>(Mutex<Option<HashMap<PublicKeyBytes, V>>>);
 
-fn key_cache() -> MutexGuard<'static, HashMap<PublicKeyBytes, VerifyingKey>> {
-    // The map is valid whatever a panicking holder did: each entry is inserted whole.
-    KEY_CACHE.lock().unwrap_or_else(PoisonError::into_inner)
+impl<V: Copy> KeyCache<V> {
+    /// An empty cache.
+    pub(crate) const fn new() -> Self {
+        Self(Mutex::new(None))
+    }
+
+    /// The decoded `key`: the one kept, or else `decode(key)`, kept unless `None`.
+    pub(crate) fn get_or_decode(
+        &self,
+        key: &PublicKeyBytes,
+        decode: impl FnOnce(&PublicKeyBytes) -> Option<V>,
+    ) -> Option<V> {
+        // The map is valid whatever a panicking holder did: each entry is inserted whole.
+        let mut guard = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let cache = guard.get_or_insert_with(HashMap::new);
+        if let Some(decoded) = cache.get(key) {
+            return Some(*decoded);
+        }
+        let decoded = decode(key)?;
+        if cache.len() >= KEY_CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert(*key, decoded);
+        Some(decoded)
+    }
+
+    /// How many keys are kept.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        let guard = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        guard.as_ref().map_or(0, HashMap::len)
+    }
+
+    /// Whether `key` is kept.
+    #[cfg(test)]
+    pub(crate) fn contains(&self, key: &PublicKeyBytes) -> bool {
+        let guard = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        guard.as_ref().is_some_and(|cache| cache.contains_key(key))
+    }
 }
+
+/// The verifying keys [`parse_public_key`] decoded.
+static KEY_CACHE: KeyCache<VerifyingKey> = KeyCache::new();
 
 /// Parses a public key, refusing malformed encodings and keys of small order. Valid keys are
 /// kept decoded (at most [`KEY_CACHE_MAX`]), so the same key is decoded once.
 #[must_use]
 pub fn parse_public_key(bytes: &[u8]) -> Option<VerifyingKey> {
     let array: PublicKeyBytes = bytes.try_into().ok()?;
-    if let Some(key) = key_cache().get(&array) {
-        return Some(*key);
-    }
-    let key = VerifyingKey::from_bytes(&array).ok()?;
-    if key.is_weak() {
-        return None;
-    }
-    let mut cache = key_cache();
-    if cache.len() >= KEY_CACHE_MAX {
-        cache.clear();
-    }
-    cache.insert(array, key);
-    Some(key)
+    KEY_CACHE.get_or_decode(&array, |array| {
+        VerifyingKey::from_bytes(array)
+            .ok()
+            .filter(|key| !key.is_weak())
+    })
 }
 
 fn finish(prepared: Prepared, envelope: v1::SignedTransaction) -> VerifiedTransaction {
@@ -648,11 +679,11 @@ mod tests {
         let second = parse_public_key(&a).expect("valid key, from the cache");
         assert_eq!(first, second);
         assert_eq!(second.to_bytes(), a);
-        assert!(key_cache().len() <= KEY_CACHE_MAX);
+        assert!(KEY_CACHE.len() <= KEY_CACHE_MAX);
         // A key of small order is never cached, so it is refused every time.
         let mut identity = [0u8; 32];
         identity[0] = 1;
         assert!(parse_public_key(&identity).is_none());
-        assert!(!key_cache().contains_key(&identity));
+        assert!(!KEY_CACHE.contains(&identity));
     }
 }
