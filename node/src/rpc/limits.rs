@@ -422,20 +422,19 @@ where
                 });
             }
         };
-        if WAITING_METHODS.contains(&path) {
-            // Held while the request is received only.
+        // A waiting call holds its permits while its request is received only; any other
+        // until its response has been sent.
+        let (request, response_permits) = if WAITING_METHODS.contains(&path) {
             let request =
                 request.map(|body| tonic::body::Body::new(PermitBody::new(body, permits)));
-            let future = self.inner.call(request);
-            return Box::pin(async move {
-                let response = future.await?;
-                Ok(response.map(|body| PermitBody::new(body, Vec::new())))
-            });
-        }
+            (request, Vec::new())
+        } else {
+            (request, permits)
+        };
         let future = self.inner.call(request);
         Box::pin(async move {
             let response = future.await?;
-            Ok(response.map(|body| PermitBody::new(body, permits)))
+            Ok(response.map(|body| PermitBody::new(body, response_permits)))
         })
     }
 }
